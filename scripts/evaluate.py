@@ -1,0 +1,10 @@
+"""Rule evaluate: a machine coder against the gold standard (see textgauge.validation)."""
+from textgauge import validation
+from textgauge.logs import friendly_errors
+
+with friendly_errors(f"evaluate {snakemake.wildcards.model}", snakemake.log[0]):
+    validation.evaluate_stage(snakemake.wildcards.model, snakemake.input.predictions,
+                              snakemake.input.reference, snakemake.input.codes,
+                              snakemake.input.sample, snakemake.input.human,
+                              snakemake.params.labels, snakemake.params.validation,
+                              snakemake.params.strata, snakemake.params.seed, {k: v for k, v in snakemake.output.items()})

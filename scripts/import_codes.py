@@ -1,0 +1,11 @@
+"""Rule import_codes: validate human codes and derive reference labels (textgauge.coding)."""
+from textgauge import stages
+from textgauge.logs import friendly_errors
+
+with friendly_errors("import the human codes", snakemake.log[0]):
+    adjudication = snakemake.input.adjudication or None
+    stages.import_codes_stage(snakemake.input.sample, snakemake.params.labels,
+                              snakemake.params.gold, dict(snakemake.params.sheet_files),
+                              adjudication if isinstance(adjudication, str) else None,
+                              snakemake.output.codes, snakemake.output.reference,
+                              snakemake.output.adjudication_sheet, snakemake.output.summary)

@@ -1,0 +1,9 @@
+"""Rule ingest_corpus: validate the corpus (see textgauge.corpus)."""
+from textgauge import stages
+from textgauge.logs import friendly_errors
+
+with friendly_errors("validate the corpus", snakemake.log[0]):
+    stages.ingest_stage(snakemake.input.corpus, snakemake.params.id_column,
+                        snakemake.params.text_column, snakemake.params.strata,
+                        snakemake.output.corpus, snakemake.output.rejects,
+                        snakemake.output.summary)

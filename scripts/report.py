@@ -1,0 +1,8 @@
+"""Rule report: HTML report, methods section and run manifest (see textgauge.report)."""
+from textgauge import report
+from textgauge.logs import friendly_errors
+
+with friendly_errors("write the report", snakemake.log[0]):
+    report.report_stage({k: v for k, v in snakemake.input.items()},
+                        {k: v for k, v in snakemake.output.items()}, snakemake.params.config,
+                        snakemake.params.models)

@@ -1,0 +1,83 @@
+"""Append-only JSONL checkpoints and atomic parquet writes.
+
+A run over 50,000 texts must survive being killed at text 8,000: every finished batch is
+appended to a JSONL file, flushed and fsynced; a restart reads the ids already done and skips
+them. The final table is written to a temporary file and renamed, so a reader never sees a
+half-written parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+class CheckpointWriter:
+    """Appends records to a JSONL file, durably, one batch at a time."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def write(self, records: Iterable[dict[str, Any]]) -> int:
+        n = 0
+        for rec in records:
+            self._fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+            n += 1
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_checkpoint(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a checkpoint; a torn last line (killed mid-write) is skipped."""
+    p = Path(path)
+    if not p.exists():
+        return
+    with open(p, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue  # only the last line can be torn; it is redone
+
+
+def done_ids(path: str | Path) -> set[str]:
+    """Ids already recorded in a checkpoint (the last record of an id wins)."""
+    return {str(r["id"]) for r in read_checkpoint(path)}
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` to ``path`` via a temporary file and an atomic rename."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, p)
+
+
+def write_text_atomic(text: str, path: str | Path) -> None:
+    """Write text atomically (temporary file + rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)

@@ -1,0 +1,54 @@
+"""The ``textgauge`` command: helpers around the workflow (not a replacement for snakemake)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from textgauge.errors import TextgaugeError
+from textgauge.logs import explain
+
+
+def _example(args: argparse.Namespace) -> None:
+    from textgauge.example import ExampleSpec, write_example
+
+    spec = ExampleSpec(n_texts=args.n_texts, n_labelled=args.n_labelled, seed=args.seed)
+    for name, path in write_example(args.out, spec).items():
+        print(f"{name}: {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="textgauge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("example", help="(re)generate the bundled SYNTHETIC example")
+    ex.add_argument("--out", default="resources/example")
+    ex.add_argument("--n-texts", type=int, default=3000)
+    ex.add_argument("--n-labelled", type=int, default=900)
+    ex.add_argument("--seed", type=int, default=20261129)
+    ex.set_defaults(func=_example)
+    sub.add_parser("samplesize", help="gold-sample size for a kappa CI or test (see --help)",
+                   add_help=False)
+    sub.add_parser("plan", help="dry-run token and cost plan for prompted coders",
+                   add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if args.command == "samplesize":
+            from textgauge.samplesize import samplesize_cli
+
+            return samplesize_cli(rest) or 0
+        if args.command == "plan":
+            from textgauge.costplan import plan_cli
+
+            return plan_cli(rest) or 0
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.func(args)
+    except TextgaugeError as exc:
+        print(explain(exc, args.command), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""Dry-run cost and job plan for prompted coding (``textgauge plan``).
+
+Counts the input tokens of rendered requests with the model's tokenizer, separates the shared
+prefix (system prompt: codebook, instructions, examples; cacheable and discounted) from the
+per-text tokens, adds the output tokens the answer schema needs, a margin for retries and
+re-asks, and prices it all from a dated table (``prices.yaml``), with and without prompt
+caching and the batch API.
+
+Tokenizers:
+
+* OpenAI models: ``tiktoken`` (``encoding_for_model``; unknown names fall back to
+  ``o200k_base``). tiktoken downloads its BPE files once; offline, set ``TIKTOKEN_CACHE_DIR``
+  to a folder holding them, or the plan falls back to characters / 4 and says so.
+* Open models (vLLM, transformers): a Hugging Face tokenizer folder or name
+  (``--tokenizer PATH``, via ``transformers.AutoTokenizer``; optional import).
+* Anthropic: no public tokenizer; approximated as characters / 3.5 (Claude tokenizers give
+  roughly 3-4 characters per token on English prose; the Messages API's ``count_tokens``
+  endpoint gives exact numbers online). Treat the figure as an estimate.
+
+Chat formatting overhead follows OpenAI's published rule of thumb: 3 tokens per message plus
+the role, and 3 tokens to prime the reply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textgauge.backends.base import PromptRequest
+from textgauge.errors import ConfigError, InputDataError
+
+PRICES_PATH = Path(__file__).with_name("prices.yaml")
+TOKENS_PER_MESSAGE = 3
+TOKENS_REPLY_PRIMING = 3
+
+
+# ---------------------------------------------------------------------------- tokenizers
+
+class TokenCounter:
+    """Counts tokens of a string; ``description`` says how (goes into the plan)."""
+
+    def __init__(self, fn: Any, description: str, exact: bool = True):
+        self._fn = fn
+        self.description = description
+        self.exact = exact
+
+    def __call__(self, text: str) -> int:
+        return self._fn(text)
+
+
+def approx_counter(chars_per_token: float, why: str) -> TokenCounter:
+    return TokenCounter(lambda s: math.ceil(len(s) / chars_per_token) if s else 0,
+                        f"approximation: characters / {chars_per_token:g} ({why})", exact=False)
+
+
+def tiktoken_counter(model: str, fallback: str = "o200k_base") -> TokenCounter:
+    """tiktoken encoding for ``model`` (``fallback`` for unknown names); characters / 4 when
+    tiktoken or its BPE file is not available (offline without ``TIKTOKEN_CACHE_DIR``)."""
+    try:
+        import tiktoken
+    except ImportError:
+        return approx_counter(4.0, "tiktoken is not installed")
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        name = fallback
+    try:
+        enc = tiktoken.get_encoding(name)
+    except Exception as exc:  # noqa: BLE001 - offline download failure has many types
+        return approx_counter(4.0, f"tiktoken could not load {name}: {type(exc).__name__}; "
+                                   "set TIKTOKEN_CACHE_DIR to a folder with the BPE file")
+    return encoding_counter(enc)
+
+
+def encoding_counter(enc: Any) -> TokenCounter:
+    """A counter from a tiktoken ``Encoding`` (or anything with ``encode``)."""
+    name = getattr(enc, "name", type(enc).__name__)
+    try:
+        enc.encode("x", disallowed_special=())
+        return TokenCounter(lambda s: len(enc.encode(s, disallowed_special=())),
+                            f"tiktoken {name}")
+    except TypeError:
+        return TokenCounter(lambda s: len(enc.encode(s, add_special_tokens=False)),
+                            f"tokenizer {name}")
+
+
+def hf_counter(path: str) -> TokenCounter:
+    """A Hugging Face tokenizer (folder or hub name) via ``transformers.AutoTokenizer``."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise ConfigError("Counting tokens for an open model needs `transformers` "
+                          "(pip install transformers).") from exc
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001 - reported in plain words
+        raise ConfigError(f"Could not load a tokenizer from {path!r} ({type(exc).__name__}: "
+                          f"{exc}). Give a local tokenizer folder.") from exc
+    return TokenCounter(lambda s: len(tok.encode(s, add_special_tokens=False)),
+                        f"Hugging Face tokenizer {path}")
+
+
+def make_counter(model: str, provider: str, tokenizer: Any = None) -> TokenCounter:
+    if isinstance(tokenizer, TokenCounter):
+        return tokenizer
+    if tokenizer is not None and not isinstance(tokenizer, str):
+        return encoding_counter(tokenizer)
+    if isinstance(tokenizer, str):
+        if tokenizer.startswith("approx"):
+            return approx_counter(float(tokenizer.split(":")[1]) if ":" in tokenizer else 4.0,
+                                  "chosen")
+        if tokenizer.startswith("tiktoken:"):
+            return tiktoken_counter(tokenizer.split(":", 1)[1], tokenizer.split(":", 1)[1])
+        return hf_counter(tokenizer)
+    if provider == "openai":
+        return tiktoken_counter(model)
+    if provider == "anthropic":
+        return approx_counter(3.5, "Anthropic publishes no tokenizer")
+    return approx_counter(4.0, "no tokenizer given: pass --tokenizer PATH for an open model")
+
+
+# ---------------------------------------------------------------------------- prices
+
+def load_prices(path: str | Path | None = None) -> dict[str, Any]:
+    p = Path(path) if path else PRICES_PATH
+    if not p.exists():
+        raise ConfigError(f"Price table {p} does not exist.")
+    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if "models" not in data:
+        raise ConfigError(f"Price table {p} needs a `models:` mapping (see the packaged "
+                          "prices.yaml).")
+    return data
+
+
+def find_price(prices: dict[str, Any], model: str) -> tuple[str | None, dict[str, Any] | None]:
+    """Exact model name, else the longest known name the model starts with."""
+    models = prices.get("models") or {}
+    if model in models:
+        return model, models[model]
+    cands = [m for m in models if model.startswith(m)]
+    if not cands:
+        return None, None
+    best = max(cands, key=len)
+    return best, models[best]
+
+
+def guess_provider(model: str) -> str:
+    m = model.lower()
+    if m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding")):
+        return "openai"
+    if m.startswith("claude"):
+        return "anthropic"
+    return "local"
+
+
+# ---------------------------------------------------------------------------- plan
+
+@dataclass
+class CostPlan:
+    """Token and cost plan for one model over a set of requests."""
+
+    model: str
+    provider: str
+    tokenizer: str
+    n_requests: int
+    n_prefix_groups: int
+    prefix_tokens_per_request: float
+    input_tokens: int
+    prefix_tokens: int
+    text_tokens: int
+    cacheable_prefix: bool
+    output_tokens_per_request: int
+    output_tokens: int
+    retry_overhead: float
+    batch_discount: float
+    price_model: str | None = None
+    price_as_of: str | None = None
+    price_source: str | None = None
+    cost_plain: float | None = None
+    cost_cached: float | None = None
+    cost_batch: float | None = None
+    cost_cached_batch: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        m = 1 + self.retry_overhead
+
+        def n(x: float) -> str:
+            return f"{round(x):,}"
+
+        def usd(x: float | None) -> str:
+            return "n/a (no price)" if x is None else f"${x:,.2f}"
+
+        rows = [
+            ("requests (texts)", n(self.n_requests), n(self.n_requests * m)),
+            ("input tokens", n(self.input_tokens), n(self.input_tokens * m)),
+            ("  shared prefix (cacheable)" if self.cacheable_prefix
+             else "  shared prefix (too short to cache)", n(self.prefix_tokens),
+             n(self.prefix_tokens * m)),
+            ("  per-text", n(self.text_tokens), n(self.text_tokens * m)),
+            ("output tokens", n(self.output_tokens), n(self.output_tokens * m)),
+        ]
+        out = [f"## Cost plan: {self.model} ({self.provider})", "",
+               f"Tokenizer: {self.tokenizer}. Prompt prefixes: {self.n_prefix_groups} distinct, "
+               f"{self.prefix_tokens_per_request:,.0f} tokens each on average. Output: "
+               f"{self.output_tokens_per_request} tokens per answer.", "",
+               f"| | planned | with {self.retry_overhead:.0%} retry/re-ask margin |",
+               "| --- | ---: | ---: |"]
+        out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        out += ["", "| cost (with margin) | USD |", "| --- | ---: |",
+                f"| online, no caching | {usd(self.cost_plain)} |",
+                f"| online, prefix caching | {usd(self.cost_cached)} |",
+                f"| batch API ({self.batch_discount:.0%} off) | {usd(self.cost_batch)} |",
+                f"| batch API + caching | {usd(self.cost_cached_batch)} |", ""]
+        if self.price_model:
+            out.append(f"Prices: `{self.price_model}` as of {self.price_as_of}, from "
+                       f"{self.price_source}. **Check before use**: prices change.")
+        out += [f"- {x}" for x in self.notes]
+        return "\n".join(out) + "\n"
+
+
+def _output_tokens(labels: Sequence[str], structured: str, count: TokenCounter) -> int:
+    if structured == "json_schema":
+        return max(count('{"label":"' + lab + '"}') for lab in labels) + 1
+    if structured == "choice":
+        return max(count(lab) for lab in labels) + 1
+    return max(count(lab) for lab in labels) + 4  # free text: some slack
+
+
+def message_tokens(msg: dict[str, str], count: TokenCounter) -> int:
+    return TOKENS_PER_MESSAGE + count(msg.get("role", "")) + count(msg.get("content") or "")
+
+
+def plan_cost(requests: Sequence[PromptRequest], model: str, provider: str | None = None,
+              prices: dict[str, Any] | None = None, tokenizer: Any = None,
+              structured: str = "json_schema", retry_overhead: float = 0.25,
+              batch_discount: float | None = None, max_output_tokens: int | None = None,
+              min_cache_tokens: int | None = None) -> CostPlan:
+    """Plan tokens and cost of classifying ``requests`` with ``model``.
+
+    The shared prefix of a request is its leading system message(s); requests with the same
+    prefix form a group (rotated label orders make several). Within a group the first request
+    writes the cache and the others read it: an optimistic bound (concurrency and cache
+    expiry cause more misses).
+    """
+    if not requests:
+        raise InputDataError("No requests to plan: the corpus or sample is empty.")
+    if prices is None:
+        prices = load_prices()
+    provider = provider or guess_provider(model)
+    count = make_counter(model, provider, tokenizer)
+    prov = (prices.get("providers") or {}).get(provider, {})
+    if batch_discount is None:
+        batch_discount = float(prov.get("batch_discount", 0.5))
+    if min_cache_tokens is None:
+        min_cache_tokens = int(prov.get("min_cache_tokens", 1024))
+
+    groups: dict[str, list[int]] = {}
+    prefix_tok: list[int] = []
+    text_tok: list[int] = []
+    out_tok: list[int] = []
+    cache: dict[str, int] = {}
+    for r in requests:
+        k = 0
+        while k < len(r.messages) and r.messages[k].get("role") == "system":
+            k += 1
+        key = json.dumps(r.messages[:k], sort_keys=True)
+        if key not in cache:
+            cache[key] = sum(message_tokens(m, count) for m in r.messages[:k])
+        p = cache[key]
+        t = sum(message_tokens(m, count) for m in r.messages[k:]) + TOKENS_REPLY_PRIMING
+        groups.setdefault(key, []).append(len(prefix_tok))
+        prefix_tok.append(p)
+        text_tok.append(t)
+        o = max_output_tokens or _output_tokens(r.labels, structured, count)
+        out_tok.append(o)
+
+    n = len(requests)
+    prefix_total, text_total, out_total = sum(prefix_tok), sum(text_tok), sum(out_tok)
+    input_total = prefix_total + text_total
+    mean_prefix = prefix_total / n
+    cacheable = mean_prefix >= min_cache_tokens and n > len(groups)
+    notes = []
+    if not count.exact:
+        notes.append(f"Token counts are estimates ({count.description}).")
+    if not cacheable:
+        notes.append(f"The shared prefix ({mean_prefix:,.0f} tokens) is below the "
+                     f"{min_cache_tokens:,}-token minimum the provider caches (or every prompt "
+                     "differs): caching saves nothing.")
+    if len(groups) > 1:
+        notes.append(f"{len(groups)} distinct prefixes (e.g. rotated label orders): each is "
+                     "cached separately.")
+    notes.append("Caching assumes every request after the first of its prefix hits the cache "
+                 "(optimistic; concurrency and 5-minute expiry add misses).")
+    if provider == "anthropic":
+        notes.append("Structured outputs add a system prompt on Anthropic's side that is not "
+                     "counted here.")
+
+    price_model, price = find_price(prices, model)
+    plan = CostPlan(model=model, provider=provider, tokenizer=count.description, n_requests=n,
+                    n_prefix_groups=len(groups), prefix_tokens_per_request=mean_prefix,
+                    input_tokens=input_total, prefix_tokens=prefix_total, text_tokens=text_total,
+                    cacheable_prefix=cacheable, output_tokens_per_request=max(out_tok),
+                    output_tokens=out_total, retry_overhead=retry_overhead,
+                    batch_discount=batch_discount, notes=notes)
+    if price is None:
+        plan.notes.append(f"No price for {model!r} in the price table (self-hosted models cost "
+                          "compute time, not tokens); add it to prices.yaml to get costs.")
+        return plan
+    plan.price_model = price_model
+    plan.price_as_of = str(price.get("as_of", prov.get("as_of", "unknown")))
+    plan.price_source = str(price.get("source", prov.get("source", "unknown")))
+    p_in = float(price["input"]) / 1e6
+    p_out = float(price["output"]) / 1e6
+    p_read = float(price.get("cached_input", price["input"])) / 1e6
+    p_write = float(price.get("cache_write", price["input"])) / 1e6
+    m = 1 + retry_overhead
+    plain = input_total * p_in + out_total * p_out
+    if cacheable:
+        cached = text_total * p_in + out_total * p_out
+        for idx in groups.values():
+            first, rest = idx[0], idx[1:]
+            cached += prefix_tok[first] * p_write + sum(prefix_tok[i] for i in rest) * p_read
+    else:
+        cached = plain
+    plan.cost_plain = plain * m
+    plan.cost_cached = cached * m
+    plan.cost_batch = plain * m * (1 - batch_discount)
+    plan.cost_cached_batch = cached * m * (1 - batch_discount)
+    return plan
+
+
+# ---------------------------------------------------------------------------- CLI
+
+def read_requests_jsonl(path: str | Path) -> list[PromptRequest]:
+    """Rendered requests, one JSON object per line: ``{"id", "messages", "labels"}``."""
+    p = Path(path)
+    if not p.exists():
+        raise InputDataError(f"Requests file {p} does not exist.")
+    out = []
+    for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            out.append(PromptRequest(str(d["id"]), list(d["messages"]), list(d["labels"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputDataError(f"{p} line {k} is not a request object with id, messages "
+                                 f"and labels ({type(exc).__name__}: {exc}).") from exc
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="textgauge plan", description="Dry-run token and cost "
+                                 "plan for prompted coding (no request is sent).")
+    ap.add_argument("--requests", required=True,
+                    help="JSONL of rendered requests: {id, messages, labels} per line")
+    ap.add_argument("--model", required=True, action="append",
+                    help="model name; repeat to compare models")
+    ap.add_argument("--provider", choices=["openai", "anthropic", "local"],
+                    help="default: guessed from the model name")
+    ap.add_argument("--prices", help="price table YAML (default: the packaged prices.yaml)")
+    ap.add_argument("--tokenizer", help="HF tokenizer folder, 'tiktoken:ENCODING' or "
+                                        "'approx:CHARS_PER_TOKEN'")
+    ap.add_argument("--structured", default="json_schema",
+                    choices=["json_schema", "choice", "none"])
+    ap.add_argument("--retry-overhead", type=float, default=0.25)
+    ap.add_argument("--batch-discount", type=float)
+    ap.add_argument("--max-output-tokens", type=int)
+    ap.add_argument("--out", help="write the Markdown plan here (default: stdout)")
+    ap.add_argument("--json", help="also write the plans as JSON here")
+    return ap
+
+
+def plan_cli(argv: Sequence[str] | None = None) -> int:
+    """``textgauge plan``: print (or write) the Markdown cost plan. Returns an exit code."""
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    requests = read_requests_jsonl(args.requests)
+    prices = load_prices(args.prices)
+    plans = [plan_cost(requests, model, args.provider, prices, args.tokenizer, args.structured,
+                       args.retry_overhead, args.batch_discount, args.max_output_tokens)
+             for model in args.model]
+    text = "\n".join(p.to_markdown() for p in plans)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps([p.to_dict() for p in plans], indent=1),
+                                   encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(plan_cli())

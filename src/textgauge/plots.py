@@ -1,0 +1,121 @@
+"""Figures of the validation report: one function per figure, each returns the Figure."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def to_data_uri(fig: Figure) -> str:
+    """PNG as a data URI, so the report is one self-contained file that works offline."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def confusion_heatmap(cm: Sequence[Sequence[int]], labels: Sequence[str], title: str) -> Figure:
+    cm = np.asarray(cm, dtype=float)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{int(cm[i, j])}\n{norm[i, j]:.0%}", ha="center", va="center",
+                    fontsize=7, color="white" if norm[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference (gold)")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="row share")
+    return fig
+
+
+def per_class_f1(per_class: Mapping[str, pd.DataFrame]) -> Figure:
+    """F1 per label, one bar group per label, a bar per model."""
+    models = list(per_class)
+    labels = list(next(iter(per_class.values()))["label"]) if models else []
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    width = 0.8 / max(len(models), 1)
+    x = np.arange(len(labels))
+    for i, m in enumerate(models):
+        df = per_class[m].set_index("label").reindex(labels)
+        bars = ax.bar(x + i * width, df["f1"], width, label=m)
+        if {"f1_ci_low", "f1_ci_high"} <= set(df.columns):
+            ax.errorbar(x + i * width, df["f1"], yerr=[df["f1"] - df["f1_ci_low"],
+                        df["f1_ci_high"] - df["f1"]], fmt="none", ecolor="black", capsize=2)
+        for b, s in zip(bars, df["support"], strict=True):
+            ax.text(b.get_x() + b.get_width() / 2, 0.02, f"n={int(s)}", ha="center",
+                    fontsize=6, rotation=90, color="white")
+    ax.set_xticks(x + width * (len(models) - 1) / 2, labels)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("F1 on the gold set")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def kappa_forest(rows: Sequence[Mapping[str, Any]], threshold: float,
+                 ceiling: tuple[float, float] | None = None, title: str = "") -> Figure:
+    """Kappa with CI per coder pair; the threshold line and the human-ceiling band."""
+    fig, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    if ceiling is not None:
+        ax.axvspan(ceiling[0], ceiling[1], color="tab:green", alpha=0.15,
+                   label="human-human kappa (CI)")
+    ax.axvline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:.2f}")
+    for yi, r in zip(y, rows, strict=True):
+        color = "tab:green" if r.get("human") else "tab:blue"
+        ax.errorbar(r["kappa"], yi, xerr=[[r["kappa"] - r["ci_low"]], [r["ci_high"] - r["kappa"]]],
+                    fmt="o", color=color, capsize=3)
+        ax.text(1.02, yi, f"{r['kappa']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] n={r['n']}",
+                va="center", fontsize=7, transform=ax.get_yaxis_transform())
+    ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
+    ax.set_xlim(min(0, min((r["ci_low"] for r in rows), default=0)), 1)
+    ax.set_xlabel("Cohen's kappa (95% CI)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def stratum_forest(df: pd.DataFrame, threshold: float, title: str) -> Figure:
+    d = df.dropna(subset=["kappa"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.4, 0.36 * len(d) + 1.2))
+    y = np.arange(len(d))[::-1]
+    ax.axvline(threshold, color="tab:red", ls="--", lw=1)
+    ax.errorbar(d["kappa"], y, xerr=[d["kappa"] - d["kappa_ci_low"], d["kappa_ci_high"] - d["kappa"]],
+                fmt="o", capsize=3)
+    ax.set_yticks(y, [f"{s}={v} (n={n})" for s, v, n in zip(d["stratum"], d["value"], d["n"],
+                                                          strict=True)], fontsize=7)
+    ax.set_xlabel("Cohen's kappa vs gold (95% CI)")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def training_curves(history: Sequence[Mapping[str, Any]], title: str) -> Figure:
+    h = pd.DataFrame(history)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for col, style in (("train_loss", "-o"), ("val_loss", "-s")):
+        if col in h:
+            ax.plot(h["epoch"], h[col], style, label=col.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if "val_macro_f1" in h:
+        ax2 = ax.twinx()
+        ax2.plot(h["epoch"], h["val_macro_f1"], "-^", color="tab:green", label="val macro-F1")
+        ax2.set_ylabel("validation macro-F1")
+        ax2.set_ylim(0, 1)
+        ax2.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(title, fontsize=9)
+    return fig

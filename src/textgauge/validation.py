@@ -1,0 +1,236 @@
+"""Hold every coder, human or machine, to the same agreement statistics on the gold set.
+
+Two stages: the human ceiling (human-human agreement on the gold sample; with simulated
+coders, the known true agreement beside the estimate) and the evaluation of each machine
+coder against the reference labels and against each human coder, with CIs, per class and per
+stratum, and the decision against ``validation.kappa_threshold``.
+
+Items a model could not classify (status invalid/failed) are not silently dropped: metrics
+are computed on the classified items, and ``coverage`` and the counts say how many were left
+out (a model that fails on hard items would otherwise look better than it is; the report
+shows both numbers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    matthews_corrcoef,
+    precision_recall_fscore_support,
+)
+
+from textgauge.agreement_alpha import krippendorff_alpha_long
+from textgauge.agreement_bootstrap import bootstrap_kappa, bootstrap_macro_f1
+from textgauge.agreement_core import cohen_kappa
+from textgauge.checkpoint import write_text_atomic
+from textgauge.errors import InputDataError
+
+log = logging.getLogger("textgauge")
+
+MAX_PAIRWISE_CODERS = 12
+
+
+def decide(estimate: float, ci_low: float, ci_high: float, threshold: float) -> str:
+    """pass / fail / inconclusive: the CI, not the point estimate, decides."""
+    if ci_low >= threshold:
+        return "pass"
+    if ci_high < threshold:
+        return "fail"
+    return "inconclusive"
+
+
+def kappa_summary(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[str],
+                  confidence: float, n_boot: int, seed: int) -> dict[str, Any]:
+    """Cohen's kappa with the asymptotic CI and a bootstrap CI (both reported)."""
+    k = cohen_kappa(y1, y2, labels=list(labels), confidence=confidence)
+    out = {"kappa": k.estimate, "se": k.se, "ci_low": k.ci_low, "ci_high": k.ci_high,
+           "n": k.n, "p_observed": k.p_observed, "p_expected": k.p_expected}
+    if n_boot and k.n >= 10:
+        b = bootstrap_kappa(y1, y2, labels=list(labels), n_boot=n_boot, seed=seed,
+                            confidence=confidence)
+        out.update({"boot_ci_low": b.ci_low, "boot_ci_high": b.ci_high})
+    return out
+
+
+def classification_summary(y_true: Sequence[str], y_pred: Sequence[str],
+                           labels: Sequence[str]) -> tuple[dict[str, Any], pd.DataFrame,
+                                                           pd.DataFrame]:
+    labels = list(labels)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    per_class = pd.DataFrame({"label": labels, "precision": p, "recall": r, "f1": f,
+                              "support": s})
+    agg = {}
+    for avg in ("macro", "micro", "weighted"):
+        pa, ra, fa, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                        average=avg, zero_division=0)
+        agg[avg] = {"precision": pa, "recall": ra, "f1": fa}
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    cm_df = pd.DataFrame(cm, index=pd.Index(labels, name="reference"), columns=labels)
+    summary = {"accuracy": accuracy_score(y_true, y_pred),
+               "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+               "mcc": matthews_corrcoef(y_true, y_pred), "averages": agg,
+               "confusion": cm.tolist(),
+               "confusion_row_normalised": (cm / np.maximum(cm.sum(1, keepdims=True), 1)).round(4)
+               .tolist()}
+    return summary, per_class, cm_df
+
+
+def _dump(obj: Any, path: str) -> None:
+    def conv(o: Any) -> Any:
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return None if np.isnan(o) else float(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    write_text_atomic(json.dumps(obj, indent=2, default=conv), path)
+
+
+# ------------------------------------------------------------------ the human ceiling
+def human_agreement_stage(codes_path: str, sample_path: str, labels: Sequence[str],
+                          vcfg: Mapping[str, Any], seed: int, out_metrics: str, out_pairwise: str,
+                          truth: str | None = None, simulated_coders: str | None = None) -> dict:
+    codes = pd.read_parquet(codes_path)
+    codes = codes.loc[codes["label"] != ""]
+    conf, n_boot = vcfg["confidence"], vcfg["bootstrap"]
+    coders = list(dict.fromkeys(codes["coder"]))
+    alpha = krippendorff_alpha_long(codes, unit="id", coder="coder", label="label",
+                                    n_boot=n_boot, seed=seed, confidence=conf,
+                                    categories=list(labels))
+    wide = codes.pivot(index="id", columns="coder", values="label")
+    rows = []
+    if len(coders) <= MAX_PAIRWISE_CODERS:
+        for a, b in itertools.combinations(coders, 2):
+            both = wide[[a, b]].dropna()
+            if len(both) < 10:
+                continue
+            rows.append({"coder_1": a, "coder_2": b,
+                         **kappa_summary(both[a], both[b], labels, conf, n_boot, seed)})
+    pairwise = pd.DataFrame(rows)
+    pairwise.to_csv(out_pairwise, index=False)
+    metrics: dict[str, Any] = {
+        "coders": coders, "n_items": int(wide.shape[0]),
+        "codes_per_item": float(codes.groupby("id").size().mean()),
+        "alpha": alpha.to_dict(), "pairwise": pairwise.to_dict("records"),
+        "threshold": vcfg["kappa_threshold"],
+    }
+    if len(pairwise):
+        metrics["ceiling_kappa"] = float(pairwise["kappa"].mean())
+    if truth and simulated_coders:
+        metrics["simulated_truth"] = simulated_truth(codes, truth, simulated_coders, labels,
+                                                     conf, n_boot, seed)
+    _dump(metrics, out_metrics)
+    log.info("human agreement: alpha=%.3f [%.3f, %.3f] over %d items, %d coders",
+             alpha.estimate, alpha.ci_low, alpha.ci_high, wide.shape[0], len(coders))
+    return metrics
+
+
+def simulated_truth(codes: pd.DataFrame, truth_path: str, coders_path: str,
+                    labels: Sequence[str], conf: float, n_boot: int, seed: int) -> dict:
+    """Known population agreement of the simulated coders, next to the sample estimates."""
+    from textgauge.example import read_confusions, true_accuracy_kappa, true_kappa
+
+    truth = pd.read_csv(truth_path, dtype=str).set_index("id")["true_label"]
+    mats = read_confusions(coders_path)
+    prevalence = truth.value_counts(normalize=True).reindex(list(labels), fill_value=0).to_numpy()
+    wide = codes.pivot(index="id", columns="coder", values="label")
+    out: dict[str, Any] = {"prevalence": dict(zip(labels, prevalence.round(4).tolist(),
+                                                  strict=True)), "pairs": [], "coders": []}
+    coders = [c for c in wide.columns if c in mats]
+    for a, b in itertools.combinations(coders, 2):
+        both = wide[[a, b]].dropna()
+        est = kappa_summary(both[a], both[b], labels, conf, n_boot, seed)
+        out["pairs"].append({"coder_1": a, "coder_2": b,
+                             "true_kappa": true_kappa(prevalence, mats[a], mats[b]), **est})
+    for c in coders:
+        col = wide[c].dropna()
+        est = kappa_summary(truth.loc[col.index], col, labels, conf, n_boot, seed)
+        out["coders"].append({"coder": c, "true_kappa_vs_truth":
+                              true_accuracy_kappa(prevalence, mats[c]), **est})
+    return out
+
+
+# ------------------------------------------------------------------ machine coders
+def evaluate_stage(model: str, predictions_path: str, reference_path: str, codes_path: str,
+                   sample_path: str, human_path: str, labels: Sequence[str],
+                   vcfg: Mapping[str, Any], strata: Sequence[str], seed: int,
+                   out: Mapping[str, str]) -> dict:
+    labels = list(labels)
+    conf, n_boot, thr = vcfg["confidence"], vcfg["bootstrap"], vcfg["kappa_threshold"]
+    preds = pd.read_parquet(predictions_path)
+    ref = pd.read_parquet(reference_path)
+    sample = pd.read_parquet(sample_path)
+    codes = pd.read_parquet(codes_path)
+    human = json.loads(open(human_path, encoding="utf-8").read())
+    gold = ref.merge(sample[["id", *[s for s in strata if s in sample.columns]]], on="id")
+    merged = gold.merge(preds[["id", "label", "confidence", "status"]], on="id", how="left")
+    missing = merged["status"].isna()
+    if missing.all():
+        raise InputDataError(f"{model}: no prediction for any gold item; were predictions made "
+                             "on another corpus or sample?")
+    ok = merged.loc[merged["status"] == "ok"]
+    status_counts = merged["status"].fillna("missing").value_counts().to_dict()
+    k = kappa_summary(ok["reference"], ok["label"], labels, conf, n_boot, seed)
+    f1 = bootstrap_macro_f1(ok["reference"], ok["label"], labels=labels, n_boot=n_boot,
+                            seed=seed, confidence=conf)
+    cls, per_class, cm = classification_summary(ok["reference"], ok["label"], labels)
+    per_class.to_csv(out["per_class"], index=False)
+    cm.to_csv(out["confusion"])
+    # against each human coder, next to human-human agreement
+    wide = codes.loc[codes["label"] != ""].pivot(index="id", columns="coder", values="label")
+    vs = []
+    pred_by_id = ok.set_index("id")["label"]
+    for c in wide.columns[:MAX_PAIRWISE_CODERS]:
+        both = wide[c].dropna().to_frame("human").join(pred_by_id.rename("model"), how="inner")
+        if len(both) >= 10:
+            vs.append({"model": model, "coder": c,
+                       **kappa_summary(both["human"], both["model"], labels, conf, n_boot, seed)})
+    pd.DataFrame(vs).to_csv(out["vs_coders"], index=False)
+    # per stratum
+    rows = []
+    for s in strata:
+        if s not in ok.columns:
+            continue
+        for value, g in ok.groupby(s):
+            if len(g) < 5:
+                rows.append({"stratum": s, "value": value, "n": len(g)})
+                continue
+            kk = cohen_kappa(g["reference"], g["label"], labels=labels, confidence=conf)
+            ff = bootstrap_macro_f1(g["reference"], g["label"], labels=labels,
+                                    n_boot=min(n_boot, 500), seed=seed, confidence=conf)
+            rows.append({"stratum": s, "value": value, "n": len(g), "kappa": kk.estimate,
+                         "kappa_ci_low": kk.ci_low, "kappa_ci_high": kk.ci_high,
+                         "macro_f1": ff.estimate, "f1_ci_low": ff.ci_low,
+                         "f1_ci_high": ff.ci_high,
+                         "below_threshold": bool(kk.ci_high < thr)})
+    pd.DataFrame(rows).to_csv(out["per_stratum"], index=False)
+    metrics = {
+        "model": model, "n_gold": int(len(gold)), "n_evaluated": int(len(ok)),
+        "coverage": float(len(ok) / len(gold)) if len(gold) else 0.0,
+        "status_counts": status_counts, "kappa": k,
+        "macro_f1": {"estimate": f1.estimate, "ci_low": f1.ci_low, "ci_high": f1.ci_high,
+                     "n": f1.n},
+        "classification": cls, "per_class": per_class.to_dict("records"),
+        "vs_coders": vs, "per_stratum": rows, "threshold": thr,
+        "decision": decide(k["kappa"], k["ci_low"], k["ci_high"], thr),
+        "human_ceiling": {"alpha": human.get("alpha", {}).get("estimate"),
+                          "kappa": human.get("ceiling_kappa")},
+        "mean_confidence": float(ok["confidence"].mean()) if ok["confidence"].notna().any()
+        else None,
+    }
+    _dump(metrics, out["metrics"])
+    log.info("%s: kappa=%.3f [%.3f, %.3f], macro-F1=%.3f, n=%d -> %s", model, k["kappa"],
+             k["ci_low"], k["ci_high"], f1.estimate, len(ok), metrics["decision"])
+    return metrics

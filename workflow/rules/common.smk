@@ -1,0 +1,102 @@
+# Path helpers, config validation and input functions; no rules here.
+import hashlib
+import json
+
+from snakemake.exceptions import WorkflowError
+
+
+def _validate_config():
+    try:
+        validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+    except WorkflowError as exc:
+        raise WorkflowError(
+            "config.yaml does not match the schema (workflow/schemas/config.schema.yaml). "
+            "The first problem is shown above/below: fix that key and run again.\n" + str(exc)
+        )
+    for name, m in config["models"].items():
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise WorkflowError(
+                f"Model name {name!r}: use letters, digits, '-' and '_' only (it becomes a path)."
+            )
+        need = {"prompt": ["model", "prompt"], "encoder": ["base_model"], "lora": ["base_model"]}
+        missing = [k for k in need[m["kind"]] if k not in m]
+        if missing:
+            raise WorkflowError(
+                f"models.{name} (kind: {m['kind']}) needs {', '.join(missing)}."
+            )
+    for key in ("strata",):
+        for s in config["gold"].get(key, []):
+            if s not in config["corpus"]["strata"]:
+                raise WorkflowError(
+                    f"gold.strata lists {s!r}, which is not in corpus.strata "
+                    f"{config['corpus']['strata']}."
+                )
+
+
+_validate_config()
+
+RESULTS = "results"
+LABELS = list(config["labels"])
+MODELS = list(config["models"])
+CODERS = list(config["gold"]["coders"])
+N_SHARDS = config["inference"]["shards"]
+SHARDS = [f"{i:04d}" for i in range(N_SHARDS)]
+
+
+def models_of(kind=None, scope=None):
+    return [
+        n
+        for n, m in config["models"].items()
+        if (kind is None or m["kind"] == kind)
+        and (scope is None or m.get("scope", "corpus") == scope)
+    ]
+
+
+def model_cfg(wildcards):
+    """The model's settings: a param, so changing them reruns only that model's jobs."""
+    return config["models"][wildcards.model]
+
+
+def model_artifact(wildcards):
+    """What inference needs: the fine-tuned model for encoders, nothing for prompted coders."""
+    kind = config["models"][wildcards.model]["kind"]
+    if kind in ("encoder", "lora"):
+        return f"{RESULTS}/models/{wildcards.model}/training.json"
+    return []
+
+
+def prediction_parts(wildcards):
+    scope = config["models"][wildcards.model].get("scope", "corpus")
+    if scope == "gold":
+        return [f"{RESULTS}/predictions/{wildcards.model}/gold.parquet"]
+    return expand(
+        f"{RESULTS}/predictions/{wildcards.model}/shard-{{shard}}.parquet", shard=SHARDS
+    )
+
+
+def human_code_files(wildcards=None):
+    """Filled coding sheets: simulated for the synthetic example, else from config."""
+    if config["gold"].get("simulate"):
+        return {c: f"{RESULTS}/gold/coded/{c}.csv" for c in CODERS}
+    return dict(config["gold"].get("codes", {}))
+
+
+def adjudication_file(wildcards=None):
+    if config["gold"].get("simulate"):
+        return f"{RESULTS}/gold/coded/adjudication.csv"
+    return config["gold"].get("adjudication") or []
+
+
+def long_codes_file(wildcards=None):
+    long = config["gold"].get("codes_long")
+    return long["path"] if long else []
+
+
+def training_file(wildcards=None):
+    return config["training"].get("labelled") or []
+
+
+wildcard_constraints:
+    model="|".join(MODELS) if MODELS else "NO_MODEL",
+    shard=r"\d{4}",
+    coder="|".join(CODERS),

@@ -1,0 +1,55 @@
+# Stage: train/validation split (gold held out) and fine-tuning of encoder models.
+
+
+rule split_training:
+    message:
+        "Splitting labelled data into train/validation (gold test set held out)"
+    input:
+        corpus=rules.ingest_corpus.output.corpus,
+        sample=rules.sample_gold.output.sample,
+        labelled=training_file,
+    output:
+        train=f"{RESULTS}/training/train.parquet",
+        val=f"{RESULTS}/training/val.parquet",
+        summary=f"{RESULTS}/training/split.json",
+    params:
+        training=config["training"],
+        labels=LABELS,
+    log:
+        f"{RESULTS}/logs/split_training.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/split_training.py"
+
+
+rule train_encoder:
+    message:
+        "Fine-tuning encoder {wildcards.model}"
+    input:
+        train=rules.split_training.output.train,
+        val=rules.split_training.output.val,
+        sample=rules.sample_gold.output.sample,
+    output:
+        model=directory(f"{RESULTS}/models/{{model}}/model"),
+        summary=f"{RESULTS}/models/{{model}}/training.json",
+    params:
+        model_cfg=model_cfg,
+        labels=LABELS,
+    wildcard_constraints:
+        model="|".join(models_of("encoder")) or "NO_ENCODER",
+    log:
+        f"{RESULTS}/logs/train_encoder/{{model}}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/train_encoder.py"

@@ -1,0 +1,36 @@
+# Stage: the HTML validation report, the methods section and the run manifest.
+
+
+rule report:
+    message:
+        "Writing the validation report"
+    input:
+        metrics=expand(f"{RESULTS}/validation/{{model}}/metrics.json", model=MODELS),
+        manifests=expand(f"{RESULTS}/predictions/{{model}}.manifest.json", model=MODELS),
+        human=rules.human_agreement.output.metrics,
+        ingest=rules.ingest_corpus.output.summary,
+        gold=rules.sample_gold.output.summary,
+        codes=rules.import_codes.output.summary,
+        training=expand(f"{RESULTS}/models/{{model}}/training.json", model=models_of("encoder")),
+    output:
+        html=report(
+            f"{RESULTS}/report/index.html",
+            caption="../report/index.rst",
+            category="Report",
+        ),
+        methods=f"{RESULTS}/report/methods.md",
+        latex=f"{RESULTS}/report/methods.tex",
+        manifest=f"{RESULTS}/report/manifest.json",
+    params:
+        config=config,
+        models=MODELS,
+    log:
+        f"{RESULTS}/logs/report.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/report.py"
