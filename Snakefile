@@ -16,6 +16,7 @@ include: "workflow/rules/finetune.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/replication.smk"
 
 
 rule all:

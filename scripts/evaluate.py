@@ -7,4 +7,5 @@ with friendly_errors(f"evaluate {snakemake.wildcards.model}", snakemake.log[0]):
                               snakemake.input.reference, snakemake.input.codes,
                               snakemake.input.sample, snakemake.input.human,
                               snakemake.params.labels, snakemake.params.validation,
-                              snakemake.params.strata, snakemake.params.seed, {k: v for k, v in snakemake.output.items()})
+                              snakemake.params.strata, snakemake.params.seed,
+                              {k: v for k, v in snakemake.output.items()})

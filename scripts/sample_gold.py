@@ -5,4 +5,4 @@ from textgauge.logs import friendly_errors
 with friendly_errors("draw the gold sample", snakemake.log[0]):
     stages.sample_gold_stage(snakemake.input.corpus, snakemake.params.gold,
                              snakemake.params.training, snakemake.output.sample,
-                             snakemake.output.summary)
+                             snakemake.output.summary, snakemake.params.labels)

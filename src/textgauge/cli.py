@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    add_help=False)
     sub.add_parser("plan", help="dry-run token and cost plan for prompted coders",
                    add_help=False)
+    sub.add_parser("plan-jobs", help="jobs per rule, GPU jobs and GPU-hours (snakemake -n)",
+                   add_help=False)
+    sub.add_parser("revalidate", help="recompute the validation from a replication package",
+                   add_help=False)
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "samplesize":
@@ -41,6 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from textgauge.costplan import plan_cli
 
             return plan_cli(rest) or 0
+        if args.command == "plan-jobs":
+            from textgauge.jobplan import jobplan_cli
+
+            return jobplan_cli(rest) or 0
+        if args.command == "revalidate":
+            from textgauge.replication import revalidate_cli
+
+            return revalidate_cli(rest) or 0
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         args.func(args)

@@ -111,8 +111,13 @@ def read_long_codes(path: str | Path, labels: Sequence[str], sample_ids: set[str
     df = df.loc[df[id_column].isin(sample_ids)].reset_index(drop=True)
     mapped = validate_codes(df, labels, f"The codes file {path}", label_column, id_column,
                             label_map)
-    return pd.DataFrame({"id": df[id_column].values, "coder": df[coder_column].astype(str).values,
-                         "label": mapped.values})
+    out = pd.DataFrame({"id": df[id_column].values, "coder": df[coder_column].astype(str).values,
+                        "label": mapped.values})
+    # A coder who saw the same unit twice (a re-run, a repeated test question) is one coder:
+    # keep the first code, as agreement statistics assume one code per coder and unit.
+    repeated = out.duplicated(["id", "coder"], keep="first")
+    out.attrs["repeated_codes_dropped"] = int(repeated.sum())
+    return out.loc[~repeated].reset_index(drop=True)
 
 
 @dataclass

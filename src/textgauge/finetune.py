@@ -163,6 +163,9 @@ def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
     )
     result = trainer.train()
     history = _curves(trainer.state.log_history)
+    # the final evaluations use other metric prefixes: without this the callback logs a
+    # misleading "early stopping is disabled" warning for each
+    trainer.remove_callback(EarlyStoppingCallback)
     # training accuracy of the selected model, for the memorisation warning
     train_eval = trainer.evaluate(train_ds, metric_key_prefix="train")
     val_eval = trainer.evaluate(val_ds, metric_key_prefix="val")

@@ -75,5 +75,6 @@ def sample_gold(corpus: pd.DataFrame, size: int, strata: Sequence[str], seed: in
         part["inclusion_prob"] = n_h / len(members)
         parts.append(part)
     sample = pd.concat(parts).sort_values("id", kind="stable").reset_index(drop=True)
-    cols = ["id", "text", *strata, "stratum", "inclusion_prob"]
-    return sample[cols]
+    # every corpus column travels with the sample (per-stratum audits use all strata)
+    other = [c for c in corpus.columns if c not in ("id", "text", "stratum", "inclusion_prob")]
+    return sample[["id", "text", *other, "stratum", "inclusion_prob"]]

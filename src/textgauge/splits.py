@@ -7,7 +7,7 @@ counted), and the rest is split, stratified by label, with a seed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -18,10 +18,11 @@ from textgauge.errors import InputDataError
 
 
 def read_labelled(path: str, labels: Sequence[str], corpus: pd.DataFrame,
-                  id_column: str = "id", label_column: str = "label") -> pd.DataFrame:
+                  id_column: str = "id", label_column: str = "label",
+                  label_map: Mapping[str, str] | None = None) -> pd.DataFrame:
     df = read_table(path, "labelled training data")
     mapped = validate_codes(df, labels, f"The labelled training data {path}", label_column,
-                            id_column)
+                            id_column, label_map)
     out = pd.DataFrame({"id": df[id_column].astype(str).str.strip(), "label": mapped})
     out = out.loc[out["label"] != ""]
     dup = out["id"][out["id"].duplicated()]

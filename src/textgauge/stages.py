@@ -71,9 +71,10 @@ def labelled_ids(path: str | None, id_column: str = "id") -> list[str]:
 
 
 def sample_gold_stage(corpus_path: str, gold_cfg: Mapping[str, Any], training_cfg: Mapping[str, Any],
-                      out_sample: str, out_summary: str) -> None:
+                      out_sample: str, out_summary: str, labels: Sequence[str] = ()) -> None:
     df = pd.read_parquet(corpus_path)
-    exclude = labelled_ids(training_cfg.get("labelled"), training_cfg.get("id_column", "id"))
+    exclude = (labelled_ids(training_cfg.get("labelled"), training_cfg.get("id_column", "id"))
+               if training_cfg.get("exclude_from_gold", True) else [])
     sample = gold.sample_gold(df, gold_cfg["size"], gold_cfg.get("strata", []), gold_cfg["seed"],
                               exclude, gold_cfg.get("min_per_stratum", 0))
     write_parquet_atomic(sample, out_sample)
@@ -81,17 +82,15 @@ def sample_gold_stage(corpus_path: str, gold_cfg: Mapping[str, Any], training_cf
                "eligible": int(len(df) - len(set(exclude) & set(df["id"]))),
                "excluded_training_ids": len(exclude),
                "per_stratum": sample["stratum"].value_counts().sort_index().to_dict()}
-    try:
-        from textgauge.samplesize import kappa_ci_sample_size
+    if labels:
+        from textgauge.samplesize import kappa_n_for_ci
 
-        need = kappa_ci_sample_size(kappa=0.7, half_width=0.1, n_categories=max(2, len(
-            gold_cfg.get("labels", [])) or 2))
-        summary["recommended_size_for_kappa_ci_pm_0.10"] = int(np.ceil(need))
+        need = int(kappa_n_for_ci(0.7, 0.1, n_categories=len(labels)))
+        summary["recommended_size_for_kappa_ci_pm_0.10"] = need
         if len(sample) < need:
-            log.warning("gold.size=%d is below the ~%d items needed for a +/-0.10 CI of a kappa "
-                        "near 0.70; see `textgauge samplesize`.", len(sample), int(np.ceil(need)))
-    except (ImportError, TypeError, ValueError):
-        pass
+            log.warning("gold.size=%d is below the %d items needed for a +/-0.10 CI of a kappa "
+                        "near 0.70 with %d equally frequent labels (skewed labels need more); "
+                        "see `textgauge samplesize ci --help`.", len(sample), need, len(labels))
     _json(summary, out_summary)
     log.info("gold sample: %d texts over %d strata", len(sample), sample["stratum"].nunique())
 
@@ -146,6 +145,10 @@ def import_codes_stage(sample_path: str, labels: Sequence[str], gold_cfg: Mappin
         raise ConfigError("No human codes: set gold.codes (one filled sheet per coder), "
                           "gold.codes_long (one long file) or, for the synthetic example, "
                           "gold.simulate.")
+    repeated = sum(p.attrs.get("repeated_codes_dropped", 0) for p in parts)
+    if repeated:
+        log.warning("%d repeated codes (same coder, same item) were set aside; the first code "
+                    "of each coder counts.", repeated)
     codes = pd.concat(parts, ignore_index=True)
     adj = None
     if adjudication:
@@ -161,6 +164,7 @@ def import_codes_stage(sample_path: str, labels: Sequence[str], gold_cfg: Mappin
     coding.disagreements(codes, sample).to_csv(out_adjudication_sheet, index=False)
     uncoded = sorted(ids - set(codes.loc[codes["label"] != "", "id"]))
     summary = {"coders": coders, "codes": int((codes["label"] != "").sum()),
+               "repeated_codes_set_aside": int(repeated),
                "missing_codes": int((codes["label"] == "").sum()),
                "items_without_any_code": len(uncoded), "reference": ref.summary,
                "codes_per_item": codes.loc[codes["label"] != ""].groupby("id").size()
@@ -180,7 +184,8 @@ def split_stage(corpus_path: str, sample_path: str, training_cfg: Mapping[str, A
                           "to a file with id and label columns.")
     labelled = splits.read_labelled(training_cfg["labelled"], labels, df,
                                     training_cfg.get("id_column", "id"),
-                                    training_cfg.get("label_column", "label"))
+                                    training_cfg.get("label_column", "label"),
+                                    training_cfg.get("label_map") or None)
     train, val, summary = splits.split_train_val(labelled, list(sample["id"]),
                                                  training_cfg["val_fraction"], training_cfg["seed"])
     write_parquet_atomic(train, out_train)

@@ -21,32 +21,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    matthews_corrcoef,
-    precision_recall_fscore_support,
-)
 
-from textgauge.agreement_alpha import krippendorff_alpha_long
-from textgauge.agreement_bootstrap import bootstrap_kappa, bootstrap_macro_f1
-from textgauge.agreement_core import cohen_kappa
+from textgauge.agreement import (
+    bootstrap_kappa,
+    bootstrap_macro_f1,
+    classification_metrics,
+    cohen_kappa,
+    decide,
+    krippendorff_alpha_long,
+)
 from textgauge.checkpoint import write_text_atomic
 from textgauge.errors import InputDataError
 
 log = logging.getLogger("textgauge")
 
 MAX_PAIRWISE_CODERS = 12
-
-
-def decide(estimate: float, ci_low: float, ci_high: float, threshold: float) -> str:
-    """pass / fail / inconclusive: the CI, not the point estimate, decides."""
-    if ci_low >= threshold:
-        return "pass"
-    if ci_high < threshold:
-        return "fail"
-    return "inconclusive"
 
 
 def kappa_summary(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[str],
@@ -65,24 +54,11 @@ def kappa_summary(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[str],
 def classification_summary(y_true: Sequence[str], y_pred: Sequence[str],
                            labels: Sequence[str]) -> tuple[dict[str, Any], pd.DataFrame,
                                                            pd.DataFrame]:
-    labels = list(labels)
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    per_class = pd.DataFrame({"label": labels, "precision": p, "recall": r, "f1": f,
-                              "support": s})
-    agg = {}
-    for avg in ("macro", "micro", "weighted"):
-        pa, ra, fa, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                        average=avg, zero_division=0)
-        agg[avg] = {"precision": pa, "recall": ra, "f1": fa}
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
-    cm_df = pd.DataFrame(cm, index=pd.Index(labels, name="reference"), columns=labels)
-    summary = {"accuracy": accuracy_score(y_true, y_pred),
-               "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
-               "mcc": matthews_corrcoef(y_true, y_pred), "averages": agg,
-               "confusion": cm.tolist(),
-               "confusion_row_normalised": (cm / np.maximum(cm.sum(1, keepdims=True), 1)).round(4)
-               .tolist()}
-    return summary, per_class, cm_df
+    """Per-class and averaged metrics, and the confusion matrix as a labelled table."""
+    rep = classification_metrics(list(y_true), list(y_pred), labels=list(labels))
+    d = rep.to_dict()
+    d["averages"] = {a.pop("average"): a for a in d["averages"]}
+    return d, rep.per_class, rep.confusion_table()
 
 
 def _dump(obj: Any, path: str) -> None:
@@ -224,7 +200,7 @@ def evaluate_stage(model: str, predictions_path: str, reference_path: str, codes
                      "n": f1.n},
         "classification": cls, "per_class": per_class.to_dict("records"),
         "vs_coders": vs, "per_stratum": rows, "threshold": thr,
-        "decision": decide(k["kappa"], k["ci_low"], k["ci_high"], thr),
+        "decision": decide(k, thr),
         "human_ceiling": {"alpha": human.get("alpha", {}).get("estimate"),
                           "kappa": human.get("ceiling_kappa")},
         "mean_confidence": float(ok["confidence"].mean()) if ok["confidence"].notna().any()

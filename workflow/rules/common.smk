@@ -11,7 +11,7 @@ def _validate_config():
     except WorkflowError as exc:
         raise WorkflowError(
             "config.yaml does not match the schema (workflow/schemas/config.schema.yaml). "
-            "The first problem is shown above/below: fix that key and run again.\n" + str(exc)
+            f"The first problem is shown above/below: fix that key and run again.\n{exc}"
         )
     for name, m in config["models"].items():
         if not name.replace("_", "").replace("-", "").isalnum():
@@ -35,7 +35,20 @@ def _validate_config():
 
 _validate_config()
 
-RESULTS = "results"
+
+def _expand_data_dir(node):
+    """Replace {data_dir} in path options, so real data can stay outside the repository."""
+    for key, value in list(node.items()):
+        if isinstance(value, dict):
+            _expand_data_dir(value)
+        elif isinstance(value, str) and "{data_dir}" in value:
+            node[key] = value.replace("{data_dir}", str(config["data_dir"]))
+
+
+for _section in ("corpus", "gold", "training"):
+    _expand_data_dir(config[_section])
+
+RESULTS = config["results_dir"].rstrip("/")
 LABELS = list(config["labels"])
 MODELS = list(config["models"])
 CODERS = list(config["gold"]["coders"])
@@ -55,6 +68,12 @@ def models_of(kind=None, scope=None):
 def model_cfg(wildcards):
     """The model's settings: a param, so changing them reruns only that model's jobs."""
     return config["models"][wildcards.model]
+
+
+def uses_gpu(wildcards):
+    """GPU jobs: fine-tuned models and local decoders (transformers, vLLM); API calls need none."""
+    m = config["models"][wildcards.model]
+    return int(m["kind"] in ("encoder", "lora") or m.get("backend") in ("transformers", "vllm"))
 
 
 def model_artifact(wildcards):

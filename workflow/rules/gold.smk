@@ -13,6 +13,7 @@ rule sample_gold:
     params:
         gold=config["gold"],
         training=config["training"],
+        labels=LABELS,
     log:
         f"{RESULTS}/logs/sample_gold.log",
     threads: 1

@@ -24,9 +24,9 @@ rule predict_shard:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=lambda w: 1 if config["models"][w.model]["kind"] in ("encoder", "lora") else 0,
+        gpu=uses_gpu,
     conda:
-        "../../envs/core.yaml"
+        "../../envs/train.yaml"
     script:
         "../../scripts/predict.py"
 
@@ -54,9 +54,9 @@ rule predict_gold:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=lambda w: 1 if config["models"][w.model]["kind"] in ("encoder", "lora") else 0,
+        gpu=uses_gpu,
     conda:
-        "../../envs/core.yaml"
+        "../../envs/train.yaml"
     script:
         "../../scripts/predict.py"
 

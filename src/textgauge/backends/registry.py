@@ -15,6 +15,7 @@ from textgauge.errors import BackendError, ConfigError
 _BACKENDS: dict[str, str] = {
     "openai": "textgauge.backends.openai_backend:OpenAIBackend",
     "anthropic": "textgauge.backends.anthropic_backend:AnthropicBackend",
+    "vllm": "textgauge.backends.vllm_backend:VLLMBackend",
 }
 
 

@@ -1,0 +1,119 @@
+"""The workflow, run for real with snakemake on the tiny config (tests/conftest.py::tiny_run)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+
+MODELS = ("encoder", "zeroshot")
+
+
+def test_every_output_exists_and_is_consistent(tiny_run):
+    r = tiny_run / "results"
+    corpus = pd.read_parquet(r / "corpus/corpus.parquet")
+    assert len(corpus) == 3000
+    sample = pd.read_parquet(r / "gold/sample.parquet")
+    assert len(sample) == 40 and sample["id"].is_unique
+    codes = pd.read_parquet(r / "gold/codes.parquet")
+    assert set(codes["coder"]) == {"coder_a", "coder_b"} and len(codes) == 80
+    ref = pd.read_parquet(r / "gold/reference.parquet")
+    assert set(ref["id"]) == set(sample["id"])
+    train = pd.read_parquet(r / "training/train.parquet")
+    assert not set(train["id"]) & set(sample["id"])
+    for m in MODELS:
+        preds = pd.read_parquet(r / f"predictions/{m}.parquet")
+        assert {"id", "label", "confidence", "status", "raw", "model", "model_revision",
+                "prompt_hash", "run_timestamp"} <= set(preds.columns)
+        assert {f"prob_{lab}" for lab in ("economic", "moral", "security", "rights")} <= set(preds.columns)
+        assert preds["id"].is_unique and preds["status"].isin(["ok", "invalid", "failed"]).all()
+        metrics = json.loads((r / f"validation/{m}/metrics.json").read_text())
+        k = metrics["kappa"]
+        assert -1 <= k["ci_low"] <= k["kappa"] <= k["ci_high"] <= 1
+        assert metrics["n_gold"] == 40
+        assert metrics["decision"] in {"pass", "fail", "inconclusive"}
+    enc = pd.read_parquet(r / "predictions/encoder.parquet")
+    assert set(enc["id"]) == set(corpus["id"])  # scope corpus: every text, across shards
+    zs = pd.read_parquet(r / "predictions/zeroshot.parquet")
+    assert set(zs["id"]) == set(sample["id"])  # scope gold
+    assert zs["prompt_hash"].nunique() == 1
+    probs = zs[[c for c in zs.columns if c.startswith("prob_")]].sum(axis=1)
+    assert probs.round(6).eq(1).all()
+    human = json.loads((r / "validation/human/metrics.json").read_text())
+    assert "simulated_truth" in human and human["simulated_truth"]["pairs"][0]["true_kappa"] > 0.5
+    html = (r / "report/index.html").read_text()
+    assert "SYNTHETIC" in html and "Simulated truth" in html
+    for m in MODELS:
+        assert f"Machine coder: {m}" in html
+    assert html.count("data:image/png;base64,") >= 4
+    assert "kappa" in (r / "report/methods.md").read_text()
+    manifest = json.loads((r / "report/manifest.json").read_text())
+    assert manifest["packages"]["snakemake"] and manifest["config_hash"]
+
+
+def test_second_run_does_nothing(tiny_run):
+    out = snakemake(tiny_run, "--configfile", "config/test.yaml", "-n")
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def _variant(wd, name, **changes):
+    """A config file derived from config/test.yaml with some keys changed (dotted paths)."""
+    cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
+    for dotted, value in changes.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    path = wd / "config" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # key order is part of params
+    return f"config/{name}.yaml"
+
+
+def test_changing_one_model_reruns_only_that_model(tiny_run):
+    variant = _variant(tiny_run, "changed", **{"models.zeroshot.batch_size": 4})
+    out = snakemake(tiny_run, "--configfile", variant, "-n")
+    text = out.stdout + out.stderr
+    table = text[text.index("Job stats"):]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    assert jobs.get("predict_gold") == "1" and jobs.get("gather_predictions") == "1"
+    assert jobs.get("evaluate") == "1" and "train_encoder" not in jobs
+    assert "predict_shard" not in jobs
+
+
+def test_same_config_gives_byte_identical_sample_and_split(tiny_run, tmp_path):
+    wd = copy_workflow(tmp_path / "again")
+    snakemake(wd, "split_training", "--configfile", "config/test.yaml")
+
+    def digest(p):
+        return hashlib.sha256(pd.read_parquet(p).to_csv(index=False).encode()).hexdigest()
+
+    for rel in ("gold/sample.parquet", "training/train.parquet", "training/val.parquet"):
+        assert digest(tiny_run / "results" / rel) == digest(wd / "results" / rel), rel
+
+
+def test_bad_corpus_gives_one_paragraph_not_a_traceback(tmp_path):
+    wd = copy_workflow(tmp_path / "bad")
+    (wd / "bad.csv").write_text("id,body,party,period,chamber\n1,hello,A,x,y\n2,world,A,x,y\n")
+    out = snakemake(wd, "ingest_corpus", "--configfile",
+                    _variant(wd, "bad", **{"corpus.path": "bad.csv"}), check=False)
+    assert out.returncode != 0
+    log = (wd / "results/logs/ingest_corpus.log").read_text()
+    assert "no column(s) 'text'" in log and "'body'" in log
+    assert "Traceback" not in log
+
+
+def test_config_typo_is_rejected_with_the_key(tmp_path):
+    wd = copy_workflow(tmp_path / "typo")
+    out = snakemake(wd, "--configfile", "config/test.yaml", "--config", "validaton={'x': 1}",
+                    "-n", check=False)
+    assert out.returncode != 0
+    assert "validaton" in out.stdout + out.stderr

@@ -1,0 +1,57 @@
+# Stage: label-noise check of the training data, and LoRA / QLoRA fine-tuning of decoders.
+
+
+rule label_noise:
+    message:
+        "Checking training labels for noise (out-of-fold predictions + cleanlab)"
+    input:
+        train=rules.split_training.output.train,
+    output:
+        sheet=f"{RESULTS}/training/label_issues.csv",
+        summary=f"{RESULTS}/training/label_issues.json",
+    params:
+        labels=LABELS,
+        seed=config["training"]["seed"],
+        method=config["training"].get("label_noise", {}).get("method", "tfidf_logreg"),
+        folds=config["training"].get("label_noise", {}).get("folds", 5),
+        encoder_cfg=config["training"].get("label_noise", {}).get("encoder", {}),
+    log:
+        f"{RESULTS}/logs/label_noise.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/label_noise.py"
+
+
+rule train_lora:
+    message:
+        "LoRA fine-tuning of decoder {wildcards.model}"
+    input:
+        train=rules.split_training.output.train,
+        val=rules.split_training.output.val,
+        sample=rules.sample_gold.output.sample,
+    output:
+        adapter=directory(f"{RESULTS}/models/{{model}}/adapter"),
+        summary=f"{RESULTS}/models/{{model}}/training.json",
+    params:
+        model_cfg=model_cfg,
+        labels=LABELS,
+        codebook=config["labels"],
+        instructions=config["codebook"]["instructions"],
+    wildcard_constraints:
+        model="|".join(models_of("lora")) or "NO_LORA",
+    log:
+        f"{RESULTS}/logs/train_lora/{{model}}.log",
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=480,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/train_lora.py"
