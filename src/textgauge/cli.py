@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    add_help=False)
     sub.add_parser("plan-jobs", help="jobs per rule, GPU jobs and GPU-hours (snakemake -n)",
                    add_help=False)
+    sub.add_parser("lora-size", help="trainable parameters and memory of a LoRA/QLoRA setup",
+                   add_help=False)
     sub.add_parser("revalidate", help="recompute the validation from a replication package",
                    add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -49,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from textgauge.jobplan import jobplan_cli
 
             return jobplan_cli(rest) or 0
+        if args.command == "lora-size":
+            from textgauge.lora import lora_size_cli
+
+            return lora_size_cli(rest) or 0
         if args.command == "revalidate":
             from textgauge.replication import revalidate_cli
 

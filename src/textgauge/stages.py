@@ -212,7 +212,7 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
                   labels: Sequence[str], codebook: Mapping[str, str], instructions: str,
                   out_path: str, model_dir: str | None = None, checkpoint: str | None = None,
                   local_only: bool = False, seed: int = 0, threads: int | None = None,
-                  batch_size: int = 64) -> None:
+                  batch_size: int = 64, label_order: str | None = None) -> None:
     from textgauge.inference import now_utc, predictions_frame
 
     items = pd.read_parquet(items_path)
@@ -237,16 +237,40 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
         backend = make_backend(model_cfg, local_only=local_only, threads=threads)
         info = backend.describe()
         requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
-                                     order=model_cfg.get("label_order", "fixed"), seed=seed)
+                                     order=label_order or model_cfg.get("label_order", "fixed"),
+                                     seed=seed)
         raw = run_with_checkpoint(backend, requests, checkpoint,
                                   fail_bound=model_cfg.get("max_fail_share", 0.05))
         meta = {"model": model_name, "backend": info.get("backend"),
                 "model_revision": info.get("revision") or info.get("model"),
                 "prompt_hash": template.hash(), "run_timestamp": stamp}
         df = predictions_frame(raw.to_dict("records"), labels, meta)
+        shown = {r.id: "|".join(r.labels) for r in requests}
+        df["label_order"] = df["id"].map(shown)  # the order the prompt listed the labels in
+        backend.close()
+    elif kind == "lora":
+        from textgauge.backends.runner import run_with_checkpoint
+        from textgauge.inference import predictions_frame
+        from textgauge.lora import lora_predictor, lora_template
+
+        template = lora_template(model_cfg, codebook, instructions)
+        backend = lora_predictor(model_dir, model_cfg, threads)
+        info = backend.describe()
+        if info.get("prompt_hash_trained") not in (None, template.hash()):
+            log.warning("%s: the prompt differs from the one the adapter was trained on.",
+                        model_name)
+        requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
+                                     order=label_order or model_cfg.get("label_order", "fixed"),
+                                     seed=seed)
+        raw = run_with_checkpoint(backend, requests, checkpoint,
+                                  fail_bound=model_cfg.get("max_fail_share", 0.05))
+        meta = {"model": model_name, "backend": info["backend"],
+                "model_revision": info["revision"], "prompt_hash": template.hash(),
+                "run_timestamp": stamp}
+        df = predictions_frame(raw.to_dict("records"), labels, meta)
         backend.close()
     else:
-        raise ConfigError(f"Model {model_name}: kind {kind!r} has no inference step yet.")
+        raise ConfigError(f"Model {model_name}: kind {kind!r} has no inference step.")
     write_parquet_atomic(df, out_path)
     log.info("%s: %d predictions (%s)", model_name, len(df), df["status"].value_counts().to_dict())
 

@@ -115,6 +115,26 @@ def training_file(wildcards=None):
     return config["training"].get("labelled") or []
 
 
+AUDITS = config["audits"]
+PROMPT_MODELS = models_of("prompt")
+ORDERS = AUDITS["positional_orders"] if PROMPT_MODELS else []
+CORPUS_MODELS = models_of(scope="corpus")
+REVAL_MODEL = AUDITS["revalidation_model"] or (CORPUS_MODELS[0] if CORPUS_MODELS else None)
+
+
+def audit_targets():
+    t = []
+    if AUDITS["enabled"]:
+        t += expand(f"{RESULTS}/audits/{{model}}/audit.json", model=MODELS)
+    if ORDERS:
+        t += expand(f"{RESULTS}/audits/{{model}}/positional.json", model=PROMPT_MODELS)
+    if AUDITS["ensemble"] and len(MODELS) >= 2:
+        t.append(f"{RESULTS}/audits/ensemble/ensemble.json")
+    if AUDITS["revalidation_size"] and REVAL_MODEL:
+        t.append(f"{RESULTS}/revalidation/sample.parquet")
+    return t
+
+
 wildcard_constraints:
     model="|".join(MODELS) if MODELS else "NO_MODEL",
     shard=r"\d{4}",

