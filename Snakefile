@@ -19,6 +19,7 @@ include: "workflow/rules/validate.smk"
 include: "workflow/rules/audit.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/replication.smk"
+include: "workflow/rules/plan.smk"
 
 
 rule all:

@@ -24,7 +24,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def build(kind: str, tok_dir: str, out: Path) -> str:
-    from transformers import AutoTokenizer, BertConfig, DebertaV2Config, AutoModelForSequenceClassification
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        DebertaV2Config,
+    )
 
     tok = AutoTokenizer.from_pretrained(tok_dir)
     if kind == "minilm":

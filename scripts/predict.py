@@ -15,4 +15,5 @@ with friendly_errors(f"run {snakemake.wildcards.model}", snakemake.log[0]):
                          checkpoint=snakemake.params.checkpoint,
                          local_only=snakemake.params.local_only, seed=snakemake.params.seed,
                          threads=snakemake.threads, batch_size=snakemake.params.batch_size,
-                         label_order=snakemake.params.get("label_order"))
+                         label_order=snakemake.params.get("label_order"),
+                         few_shot_pool=snakemake.input.get("few_shot_pool") or None)

@@ -298,7 +298,10 @@ def workflow_dir(tmp: Path, n_texts: int = 600, n_labelled: int = 240) -> tuple[
     cfg = {"corpus": {"path": str(paths["corpus"])},
            "training": {"labelled": str(paths["labelled"])},
            "gold": {"simulate": {"truth": str(paths["truth"]), "coders": str(paths["coders"]),
-                                 "adjudicator_accuracy": 0.95}}}
+                                 "adjudicator_accuracy": 0.95}},
+           # the SLURM test is about job submission: the audit jobs add nothing new there
+           "audits": {"enabled": False, "positional_orders": [], "ensemble": False,
+                      "revalidation_size": 0}}
     import yaml
 
     small = tmp / "small.yaml"

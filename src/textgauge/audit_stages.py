@@ -177,3 +177,148 @@ def revalidation_stage(model: str, predictions_path: str, corpus_path: str,
     for coder, path in zip(coders, out_sheets, strict=True):
         coding_sheet(sample, coder, seed).to_csv(path, index=False)
     log.info("stage-5 re-validation sample: %d texts from %s's predictions", len(sample), model)
+
+
+# ---------------------------------------------------------------- round trips and stability
+def _finite(obj: Any) -> Any:
+    """NaN -> None all the way down (JSON has no NaN; the report tests for none)."""
+    if isinstance(obj, float) and np.isnan(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _read_json(path: str | Path | None) -> dict:
+    if not path:
+        return {}
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def review_import_stage(model: str, coded_path: str, queue_path: str, predictions_path: str,
+                        reference_path: str, labels: Sequence[str], out_final: str,
+                        out_json: str) -> dict:
+    """A coded review queue in: final corpus labels (human where reviewed) and a tabulation."""
+    from textgauge import review
+
+    queue = pd.read_csv(queue_path, dtype={"id": str}, keep_default_na=False)
+    preds = pd.read_parquet(predictions_path)
+    gold = pd.read_parquet(reference_path)[["id", "reference"]]
+    final, tab = review.import_review(coded_path, preds, labels, queue=queue, gold=gold)
+    write_parquet_atomic(final, out_final)
+    res = _finite({"model": model, "source": str(coded_path), **tab})
+    _dump(res, out_json)
+    log.info("%s review: %d of %d queued texts reviewed, %d changed (%s)", model,
+             tab["n_reviewed"], tab["n_queue"], tab["n_changed"],
+             "n/a" if tab["share_changed"] is None else f"{tab['share_changed']:.1%}")
+    return res
+
+
+def error_patterns_stage(model: str, coded_path: str, sheet_path: str, out_json: str,
+                         n_examples: int = 3) -> dict:
+    """The coded error sheet in: error patterns with counts, shares and example ids."""
+    from textgauge.errors import InputDataError, format_rows
+
+    coded = errorsheet.read_error_sheet(coded_path)
+    exported = pd.read_csv(sheet_path, dtype={"id": str}, keep_default_na=False)
+    unknown = sorted(set(coded["id"]) - set(exported["id"].astype(str)))
+    if unknown:
+        raise InputDataError(
+            f"The coded error sheet {coded_path} has ids that are not misclassified gold items "
+            f"of {model} in this run: {format_rows(unknown)}. Code the current "
+            f"{sheet_path}.")
+    patterns = errorsheet.tabulate_error_patterns(coded, n_examples=n_examples)
+    n_coded = int((coded["category"] != "").sum())
+    res = {"model": model, "source": str(coded_path), "n_errors": int(len(exported)),
+           "n_rows": int(len(coded)), "n_coded": n_coded,
+           "n_uncoded": int(len(coded)) - n_coded, "patterns": patterns.to_dict("records")}
+    if "gold" in coded.columns and n_coded:
+        by_gold = errorsheet.tabulate_error_patterns(coded[coded["category"] != ""],
+                                                     n_examples=n_examples, by=["gold"])
+        res["by_gold"] = by_gold.to_dict("records")
+    res = _finite(res)
+    _dump(res, out_json)
+    top = patterns.loc[patterns["category"] != errorsheet.UNCODED, "category"].head(1).tolist()
+    log.info("%s error patterns: %d of %d errors coded; most common: %s", model, n_coded,
+             len(coded), top[0] if top else "none")
+    return res
+
+
+def retest_stage(model: str, current_path: str, current_manifest: str | None, earlier_path: str,
+                 earlier_manifest: str | None, reference_path: str, vcfg: Mapping[str, Any],
+                 seed: int, out_json: str, max_flips: int = 200) -> dict:
+    """Temporal test-retest: the current run against a stored earlier run, on the gold set."""
+    current = pd.read_parquet(current_path)
+    earlier = pd.read_parquet(earlier_path)
+    gold = pd.read_parquet(reference_path)[["id", "reference"]]
+    n_boot = min(int(vcfg["bootstrap"]), 1000)
+    res = audits.test_retest(current, earlier, _read_json(current_manifest),
+                             _read_json(earlier_manifest), gold=gold, n_boot=n_boot, seed=seed)
+    flips = res.flips.rename(columns={"label_earlier": "earlier", "label_current": "current"})
+    cols = [c for c in ("id", "earlier", "current", "reference") if c in flips.columns]
+    diff = res.manifest_diff.assign(
+        earlier=lambda d: d["earlier"].map(_short), current=lambda d: d["current"].map(_short))
+    out = {"model": model, "earlier": str(earlier_path),
+           "earlier_manifest": str(earlier_manifest) if earlier_manifest else None,
+           "n_common": res.n_common, "agreement": res.agreement,
+           "kappa": res.kappa.as_dict("kappa"), "n_flips": int(len(res.flips)),
+           "flip_rate": len(res.flips) / res.n_common if res.n_common else None,
+           "flips": flips[cols].head(max_flips).to_dict("records"),
+           "accuracy_earlier": res.accuracy_earlier, "accuracy_current": res.accuracy_current,
+           "n_only_earlier": len(res.only_earlier), "n_only_current": len(res.only_current),
+           "manifest_diff": diff.to_dict("records")}
+    out = _finite(out)
+    _dump(out, out_json)
+    log.info("%s test-retest: agreement %.3f on %d gold items, %d flips, %d manifest keys "
+             "differ", model, res.agreement, res.n_common, len(res.flips),
+             len(res.manifest_diff))
+    return out
+
+
+def _short(value: Any, limit: int = 120) -> Any:
+    """Manifest values for a table: scalars as they are, long/nested ones as short JSON."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    s = value if isinstance(value, str) else json.dumps(value, default=str)
+    return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+def prompt_stability_stage(model: str, base_path: str, base_prompt: str,
+                           variant_paths: Sequence[str], templates: Sequence[str],
+                           reference_path: str, vcfg: Mapping[str, Any], seed: int,
+                           out_json: str) -> dict:
+    """Prompt stability: the gold set under the configured prompt and its paraphrases."""
+    gold = pd.read_parquet(reference_path)[["id", "reference"]]
+    ids = set(gold["id"].astype(str))
+    names = ["original", *[f"variant-{i}" for i in range(1, len(variant_paths) + 1)]]
+    prompts = [base_prompt, *templates]
+    frames, variants = [], []
+    for name, prompt, path in zip(names, prompts, [base_path, *variant_paths], strict=True):
+        df = pd.read_parquet(path)
+        df = df.loc[df["id"].astype(str).isin(ids)]
+        cols = [c for c in ("id", "label", "status") if c in df.columns]
+        frames.append(df[cols].assign(prompt_variant=name))
+        hashes = df["prompt_hash"].dropna().unique().tolist() if "prompt_hash" in df else []
+        variants.append({"name": name, "template": str(prompt),
+                         "prompt_hash": hashes[0] if len(hashes) == 1 else hashes})
+    long = pd.concat(frames, ignore_index=True)
+    n_boot = min(int(vcfg["bootstrap"]), 500)
+    res = audits.prompt_stability(long, run_col=None, gold=gold, n_boot=n_boot, seed=seed)
+    per = res.per_variant.copy()
+    wide = long.assign(label=audits.prediction_labels(long, invalid="drop")).pivot(
+        index="id", columns="prompt_variant", values="label")
+    per["changed_vs_original"] = [
+        float((wide[v].fillna("") != wide["original"].fillna("")).mean()) for v in per["variant"]]
+    per = per.merge(pd.DataFrame(variants).rename(columns={"name": "variant"}), on="variant",
+                    how="left")
+    out = {"model": model, "n_items": int(wide.shape[0]), "n_variants": len(names),
+           "alpha": res.alpha_variants.as_dict("alpha"), "variants": variants,
+           "per_variant": per.to_dict("records"), "notes": res.notes}
+    out = _finite(out)
+    _dump(out, out_json)
+    log.info("%s prompt stability: Krippendorff's alpha across %d prompts = %.3f [%.3f, %.3f]",
+             model, len(names), res.alpha_variants.estimate, res.alpha_variants.ci_low,
+             res.alpha_variants.ci_high)
+    return out

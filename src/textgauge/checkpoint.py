@@ -23,7 +23,16 @@ class CheckpointWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # a run killed mid-write leaves a torn last line: start on a fresh line so the next
+        # record is not glued to it (the torn record is skipped on reading and redone)
+        torn = False
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        if torn:
+            self._fh.write("\n")
 
     def write(self, records: Iterable[dict[str, Any]]) -> int:
         n = 0

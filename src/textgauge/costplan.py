@@ -18,7 +18,13 @@ Tokenizers:
   endpoint gives exact numbers online). Treat the figure as an estimate.
 
 Chat formatting overhead follows OpenAI's published rule of thumb: 3 tokens per message plus
-the role, and 3 tokens to prime the reply.
+the role, and 3 tokens to prime the reply. A Hugging Face tokenizer with a chat template counts
+the rendered template instead (exact for local engines).
+
+:func:`plan_config` plans every prompted coder of a workflow config (rule ``cost_plan``,
+``results/plan/plan.{json,md}``): requests rendered over each model's scope (the gold sample or
+the whole corpus) plus the positional-audit re-runs, token counts, API prices with caching and
+batch discounts, and GPU-hours of local engines from ``throughput_texts_per_s``.
 """
 
 from __future__ import annotations
@@ -45,12 +51,18 @@ TOKENS_REPLY_PRIMING = 3
 # ---------------------------------------------------------------------------- tokenizers
 
 class TokenCounter:
-    """Counts tokens of a string; ``description`` says how (goes into the plan)."""
+    """Counts tokens of a string; ``description`` says how (goes into the plan).
 
-    def __init__(self, fn: Any, description: str, exact: bool = True):
+    ``chat``, when given, counts a whole chat exactly as the model sees it:
+    ``chat(messages, add_generation_prompt) -> tokens`` (a Hugging Face chat template); the
+    plan then uses it instead of the per-message rule of thumb.
+    """
+
+    def __init__(self, fn: Any, description: str, exact: bool = True, chat: Any = None):
         self._fn = fn
         self.description = description
         self.exact = exact
+        self.chat = chat
 
     def __call__(self, text: str) -> int:
         return self._fn(text)
@@ -104,8 +116,19 @@ def hf_counter(path: str) -> TokenCounter:
     except Exception as exc:  # noqa: BLE001 - reported in plain words
         raise ConfigError(f"Could not load a tokenizer from {path!r} ({type(exc).__name__}: "
                           f"{exc}). Give a local tokenizer folder.") from exc
-    return TokenCounter(lambda s: len(tok.encode(s, add_special_tokens=False)),
-                        f"Hugging Face tokenizer {path}")
+    def encode(s: str) -> int:
+        return len(tok.encode(s, add_special_tokens=False))
+
+    chat = None
+    if getattr(tok, "chat_template", None):
+        # the rendered chat template, tokenized as local engines feed it (transformers and
+        # vLLM tokenize the rendered string without adding special tokens again)
+        def chat(messages: list[dict[str, str]], add_generation_prompt: bool) -> int:
+            return encode(tok.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt))
+
+    how = " with its chat template" if chat else ""
+    return TokenCounter(encode, f"Hugging Face tokenizer {path}{how}", chat=chat)
 
 
 def make_counter(model: str, provider: str, tokenizer: Any = None) -> TokenCounter:
@@ -276,10 +299,16 @@ def plan_cost(requests: Sequence[PromptRequest], model: str, provider: str | Non
         while k < len(r.messages) and r.messages[k].get("role") == "system":
             k += 1
         key = json.dumps(r.messages[:k], sort_keys=True)
-        if key not in cache:
-            cache[key] = sum(message_tokens(m, count) for m in r.messages[:k])
-        p = cache[key]
-        t = sum(message_tokens(m, count) for m in r.messages[k:]) + TOKENS_REPLY_PRIMING
+        if count.chat is not None:  # exact: the chat template as the model sees it
+            if key not in cache:
+                cache[key] = count.chat(r.messages[:k], False) if k else 0
+            p = cache[key]
+            t = count.chat(r.messages, True) - p
+        else:
+            if key not in cache:
+                cache[key] = sum(message_tokens(m, count) for m in r.messages[:k])
+            p = cache[key]
+            t = sum(message_tokens(m, count) for m in r.messages[k:]) + TOKENS_REPLY_PRIMING
         groups.setdefault(key, []).append(len(prefix_tok))
         prefix_tok.append(p)
         text_tok.append(t)
@@ -339,6 +368,235 @@ def plan_cost(requests: Sequence[PromptRequest], model: str, provider: str | Non
     plan.cost_batch = plain * m * (1 - batch_discount)
     plan.cost_cached_batch = cached * m * (1 - batch_discount)
     return plan
+
+
+# ---------------------------------------------------------------------------- workflow plan
+
+#: Texts per second of one GPU when a model sets no ``throughput_texts_per_s``. Rough
+#: placeholders for inference with a 1-8B decoder (vLLM: continuous batching and a cached
+#: prefix; transformers: one forward pass per text, label scoring) or a base-size encoder on
+#: one recent GPU. They are not measurements of your model: time a pilot run (the predictions'
+#: ``usage_seconds``, or bench/bench_vllm.py) and set ``throughput_texts_per_s`` per model.
+DEFAULT_THROUGHPUT = {"transformers": 20.0, "vllm": 100.0, "local-server": 100.0,
+                      "encoder": 500.0, "lora": 20.0}
+DEFAULT_ORDERS = ("reversed", "rotated")
+
+
+def _fast_template(tpl: Any) -> Any:
+    """The template with its jinja2 source compiled once (rendering recompiles per text,
+    ~5 ms each: minutes for a large corpus)."""
+    import copy
+
+    compiled = tpl._template()
+    fast = copy.copy(tpl)
+    object.__setattr__(fast, "_template", lambda: compiled)
+    return fast
+
+
+def _provider_and_tokenizer(mcfg: dict[str, Any], tokenizers: dict[str, Any], name: str
+                            ) -> tuple[str, Any, str | None]:
+    """(provider, tokenizer for make_counter, note) for one prompted model's config."""
+    from textgauge.backends.openai_backend import is_local_url
+
+    backend = mcfg.get("backend", "transformers")
+    model = str(mcfg.get("model", ""))
+    given = tokenizers.get(name, mcfg.get("tokenizer"))
+    if backend in ("openai", "anthropic"):
+        local = mcfg.get("base_url") and is_local_url(mcfg.get("base_url"),
+                                                      mcfg.get("unix_socket"))
+        if not local:
+            return backend, given, None
+        if given is not None:
+            return "local", given, None
+        return "local", "approx:4", (f"{name}: a self-hosted server; set the model's "
+                                     "`tokenizer:` (a Hugging Face tokenizer folder) for exact "
+                                     "token counts")
+    if given is not None:
+        return "local", given, None
+    from textgauge.models import resolve
+
+    try:
+        return "local", hf_counter(resolve(model)), None
+    except Exception as exc:  # noqa: BLE001 - the plan still runs, marked approximate
+        return "local", "approx:4", (f"{name}: could not load the tokenizer of {model!r} "
+                                     f"({type(exc).__name__}); token counts are characters / 4")
+
+
+def _engine(mcfg: dict[str, Any]) -> str | None:
+    """Which local engine runs the model (None: a remote API)."""
+    from textgauge.backends.openai_backend import is_local_url
+
+    kind = mcfg.get("kind")
+    if kind in ("encoder", "lora"):
+        return kind
+    backend = mcfg.get("backend", "transformers")
+    if backend in ("transformers", "vllm"):
+        return backend
+    if mcfg.get("base_url") and is_local_url(mcfg.get("base_url"), mcfg.get("unix_socket")):
+        return "local-server"
+    return None
+
+
+def plan_config(config: dict[str, Any], corpus_df: Any, sample_df: Any,
+                prices: dict[str, Any] | None = None,
+                tokenizers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plan every machine coder of a workflow ``config`` before running it.
+
+    For each ``kind: prompt`` model the requests are rendered with its template over its
+    scope (``sample_df`` for ``scope: gold``, else ``corpus_df``; columns id, text), plus
+    the positional-audit re-runs of the gold sample (``audits.positional_orders``), and
+    planned with :func:`plan_cost` (tiktoken for OpenAI, the model's Hugging Face tokenizer
+    via :func:`textgauge.models.resolve` for local engines, characters / 3.5 for Anthropic;
+    ``tokenizers`` maps model names to a tokenizer to use instead). API models get costs from
+    the dated price table (the expected cost assumes prompt caching, and the batch API where
+    ``batch_api: true``); local engines get GPU-hours from ``throughput_texts_per_s``
+    (default :data:`DEFAULT_THROUGHPUT`). The inference jobs per rule follow from the config;
+    the whole DAG's job counts come from ``textgauge plan-jobs`` (a Snakemake dry run).
+    """
+    from textgauge.prompting import PromptTemplate
+
+    if prices is None:
+        prices = load_prices()
+    tokenizers = dict(tokenizers or {})
+    labels = dict(config["labels"])
+    instructions = (config.get("codebook") or {}).get("instructions", "") or ""
+    seed = int((config.get("project") or {}).get("seed", 0))
+    audits = config.get("audits") or {}
+    orders = list(audits.get("positional_orders", DEFAULT_ORDERS))
+    n_shards = int((config.get("inference") or {}).get("shards", 4))
+    gold_items = list(zip(sample_df["id"].astype(str), sample_df["text"], strict=True))
+    corpus_items = list(zip(corpus_df["id"].astype(str), corpus_df["text"], strict=True))
+    out: dict[str, Any] = {"project": (config.get("project") or {}).get("name"),
+                           "dry_run": "no request is sent; counts from rendered prompts",
+                           "price_table_as_of": sorted({str(p.get("as_of")) for p in
+                                                        (prices.get("providers") or {})
+                                                        .values() if p.get("as_of")}),
+                           "models": {}, "jobs": {}, "notes": []}
+    jobs: dict[str, int] = {}
+    for name, m in config["models"].items():
+        kind = m.get("kind")
+        scope = m.get("scope", "corpus")
+        items = gold_items if scope == "gold" else corpus_items
+        engine = _engine(m)
+        entry: dict[str, Any] = {"kind": kind, "backend": m.get("backend", "transformers")
+                                 if kind == "prompt" else "transformers", "scope": scope,
+                                 "model": m.get("model") or m.get("base_model"),
+                                 "texts": len(items), "engine": engine or "api"}
+        mjobs = {("predict_gold" if scope == "gold" else "predict_shard"):
+                 1 if scope == "gold" else n_shards, "gather_predictions": 1}
+        n_requests = len(items)
+        if kind == "prompt":
+            tpl = _fast_template(PromptTemplate.from_file(m["prompt"], labels, instructions))
+            reqs = tpl.requests(items, order=m.get("label_order", "fixed"), seed=seed)
+            audit_reqs = [r for order in orders for r in tpl.requests(gold_items, order, seed)]
+            provider, tok, note = _provider_and_tokenizer(m, tokenizers, name)
+            if note:
+                out["notes"].append(note)
+            count = make_counter(str(m["model"]), provider, tok)
+            structured = m.get("structured") or ("choice" if engine else "json_schema")
+            retry = 0.0 if engine in ("transformers", "vllm") else 0.25
+            kw = {"model": str(m["model"]), "provider": provider, "prices": prices,
+                  "tokenizer": count, "structured": structured, "retry_overhead": retry}
+            run = plan_cost(reqs, **kw)
+            entry["run"] = run.to_dict()
+            plans = [run]
+            if audit_reqs:
+                audit = plan_cost(audit_reqs, **kw)
+                entry["positional_audit"] = audit.to_dict()
+                entry["positional_audit_orders"] = orders
+                plans.append(audit)
+                mjobs["predict_gold_order"] = len(orders)
+            n_requests = sum(p.n_requests for p in plans)
+            entry["requests"] = n_requests
+            entry["input_tokens"] = sum(p.input_tokens for p in plans)
+            entry["output_tokens"] = sum(p.output_tokens for p in plans)
+            entry["tokenizer"] = run.tokenizer
+            if run.price_model and engine is None:
+                batch = bool(m.get("batch_api"))
+                entry["cost_mode"] = ("batch API + prompt caching" if batch
+                                      else "online + prompt caching")
+                entry["cost_expected_usd"] = sum(
+                    (p.cost_cached_batch if batch else p.cost_cached) or 0.0 for p in plans)
+                entry["cost_upper_usd"] = sum(p.cost_plain or 0.0 for p in plans)
+            elif engine is None:
+                entry["cost_expected_usd"] = None
+                out["notes"].append(f"{name}: no price for {m['model']!r} in the price table")
+        else:
+            entry["requests"] = n_requests
+        if engine is not None:
+            thr = m.get("throughput_texts_per_s")
+            entry["throughput_texts_per_s"] = float(thr or DEFAULT_THROUGHPUT[engine])
+            entry["throughput_source"] = "config" if thr else "default (placeholder)"
+            entry["gpu_hours"] = n_requests / entry["throughput_texts_per_s"] / 3600
+            if kind in ("encoder", "lora"):
+                entry["note"] = "inference only; training time is not planned here"
+        entry["jobs"] = mjobs
+        for rule, n in mjobs.items():
+            jobs[rule] = jobs.get(rule, 0) + n
+        out["models"][name] = entry
+    out["jobs"] = jobs
+    ms = out["models"].values()
+    out["totals"] = {
+        "requests": sum(e.get("requests", 0) for e in ms),
+        "input_tokens": sum(e.get("input_tokens", 0) for e in ms),
+        "output_tokens": sum(e.get("output_tokens", 0) for e in ms),
+        "cost_expected_usd": sum(e.get("cost_expected_usd") or 0.0 for e in ms),
+        "cost_upper_usd": sum(e.get("cost_upper_usd") or 0.0 for e in ms),
+        "gpu_hours": sum(e.get("gpu_hours") or 0.0 for e in ms),
+        "inference_jobs": sum(jobs.values()),
+    }
+    if any(e.get("throughput_source", "").startswith("default") for e in ms):
+        out["notes"].append("GPU-hours use placeholder throughputs for models without "
+                            "`throughput_texts_per_s`: measure a pilot run and set it.")
+    out["notes"].append("Job counts cover inference only; `textgauge plan-jobs` gives every "
+                        "rule's jobs and requested GPU-hours from a Snakemake dry run.")
+    return out
+
+
+def plan_markdown(plan: dict[str, Any]) -> str:
+    """The Markdown version of :func:`plan_config`'s result."""
+    def n(x: Any) -> str:
+        return "" if x is None else f"{round(x):,}"
+
+    def usd(x: Any) -> str:
+        return "" if x is None else f"${x:,.2f}"
+
+    def hours(x: Any) -> str:
+        return "" if x is None else (f"{x:,.1f}" if x >= 10 else f"{x:.2g}")
+
+    out = [f"# Cost and job plan: {plan.get('project') or 'textgauge'}", "",
+           f"Dry run: {plan['dry_run']}. Prices: the dated table (as of "
+           f"{', '.join(plan['price_table_as_of']) or 'unknown'}); check before use.", "",
+           "| model | kind | engine | scope | texts | requests | input tokens | "
+           "output tokens | expected cost | upper cost | GPU-hours |",
+           "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, e in plan["models"].items():
+        out.append(f"| {name} | {e['kind']} | {e['engine']} | {e['scope']} | {n(e['texts'])} "
+                   f"| {n(e.get('requests'))} | {n(e.get('input_tokens'))} | "
+                   f"{n(e.get('output_tokens'))} | {usd(e.get('cost_expected_usd'))} | "
+                   f"{usd(e.get('cost_upper_usd'))} | {hours(e.get('gpu_hours'))} |")
+    t = plan["totals"]
+    out.append(f"| **total** | | | | | {n(t['requests'])} | {n(t['input_tokens'])} | "
+               f"{n(t['output_tokens'])} | {usd(t['cost_expected_usd'])} | "
+               f"{usd(t['cost_upper_usd'])} | {hours(t['gpu_hours'])} |")
+    out += ["", "Requests include the positional-audit re-runs of the gold sample. Expected "
+            "cost: prompt caching (and the batch API where `batch_api: true`), with a 25% "
+            "retry/re-ask margin; upper cost: no caching, no batch discount. GPU-hours: "
+            "requests / `throughput_texts_per_s`.", "", "## Inference jobs per rule", "",
+            "| rule | jobs |", "| --- | ---: |"]
+    out += [f"| {r} | {k} |" for r, k in plan["jobs"].items()]
+    out += [f"| **total** | {t['inference_jobs']} |", ""]
+    for name, e in plan["models"].items():
+        for key, what in (("run", "run"), ("positional_audit", "positional-audit re-runs")):
+            if e.get(key):
+                md = CostPlan(**e[key]).to_markdown()
+                out.append(md.replace("## Cost plan:", f"## {name} ({what}): cost plan:"))
+        if e.get("throughput_source"):
+            out.append(f"{name}: {e['throughput_texts_per_s']:g} texts/s "
+                       f"({e['throughput_source']}).\n")
+    if plan["notes"]:
+        out += ["## Notes", ""] + [f"- {x}" for x in plan["notes"]]
+    return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -9,6 +9,7 @@ audit re-runs a coder under other orders.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,12 @@ from textgauge.backends.base import PromptRequest
 from textgauge.errors import ConfigError
 
 LABEL_ORDERS = ("fixed", "reversed", "rotated", "shuffled")
+
+
+@functools.lru_cache(maxsize=32)
+def _compile(source: str) -> jinja2.Template:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    return env.from_string(source)
 
 
 @dataclass(frozen=True)
@@ -45,8 +52,8 @@ class PromptTemplate:
                    tuple(examples), p.name)
 
     def _template(self) -> jinja2.Template:
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
-        return env.from_string(self.source)
+        # compiled once per template (about 5 ms each time otherwise: minutes on 50,000 texts)
+        return _compile(self.source)
 
     def label_order(self, order: str = "fixed", item_id: str = "", seed: int = 0) -> list[str]:
         """The label order shown for one text. ``rotated`` starts at a per-text seeded offset."""

@@ -40,16 +40,24 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
     """The methods paragraph(s), filled from this run."""
     a = human["alpha"]
     lines = []
-    synth = " (synthetic data: simulated texts and coders)" if config["project"].get("synthetic") else ""
+    synth = "synthetic data: simulated texts and coders; " if config["project"].get("synthetic") else ""
     lines.append(
-        f"We drew a stratified random gold-standard sample of {gold['size']} texts{synth} "
-        f"(strata: {', '.join(gold['strata']) or 'none'}; proportional allocation; seed "
-        f"{gold['seed']}), excluding every text used for training. "
-        f"{len(human['coders'])} human coders coded it independently from blinded sheets in "
-        f"coder-specific random order; reference labels are the majority code, with ties "
+        f"We drew a stratified random gold-standard sample of {gold['size']} texts "
+        f"({synth}strata: {', '.join(gold['strata']) or 'none'}; proportional allocation; seed "
+        f"{gold['seed']}), " + (
+            "excluding every text used for training. "
+            if config.get("training", {}).get("exclude_from_gold", True)
+            else "and removed every gold text from the training data. ") +
+        (f"Its texts had been coded by {len(human['coders'])} coders "
+           f"({human['codes_per_item']:.1f} codes per text on average; codes imported from a "
+           "long-format file); "
+           if config.get("gold", {}).get("codes_long") else
+           f"{len(human['coders'])} human coders coded it independently from blinded sheets in "
+           "coder-specific random order; ") +
+        f"reference labels are the majority code, with ties "
         f"resolved by {('adjudication' if 'adjudicated' in codes['reference']['by_method'] else 'the lead coder')} "
         f"({codes['reference']['by_method']}). Human-human agreement was Krippendorff's "
-        f"alpha = {a['estimate']:.2f} (95% bootstrap CI {a['ci_low']:.2f}-{a['ci_high']:.2f}, "
+        f"alpha = {a['estimate']:.2f} (95% bootstrap CI {a['ci_low']:.2f} to {a['ci_high']:.2f}, "
         f"{a['n_units']} units)" + (
             f" and mean pairwise Cohen's kappa = {human['ceiling_kappa']:.2f}."
             if human.get("ceiling_kappa") is not None else "."))
@@ -68,17 +76,25 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
                     f"classification on {t.get('n_train', '?')} labelled texts "
                     f"({t.get('n_val', '?')} for validation; learning rate "
                     f"{cfg.get('learning_rate')}, up to {cfg.get('epochs')} epochs with early "
-                    f"stopping on validation macro-F1, {t.get('epochs_run', '?')} run; class "
+                    f"stopping on validation macro-F1, {_epochs(t.get('epochs_run'))} run; class "
                     f"weights: {cfg.get('class_weights', 'inverse_frequency')}; seed "
                     f"{t.get('config', {}).get('seed', '?')}).")
         per_class = ", ".join(f"{r['label']} {r['f1']:.2f}" for r in m["per_class"])
         lines.append(
             f"{what} On the gold set it reached Cohen's kappa = {k['kappa']:.2f} (95% CI "
-            f"{k['ci_low']:.2f}-{k['ci_high']:.2f}; n = {m['n_evaluated']} of {m['n_gold']}) and "
-            f"macro-F1 = {f['estimate']:.2f} ({f['ci_low']:.2f}-{f['ci_high']:.2f}); per-class F1: "
+            f"{k['ci_low']:.2f} to {k['ci_high']:.2f}; n = {m['n_evaluated']} of {m['n_gold']}) and "
+            f"macro-F1 = {f['estimate']:.2f} ({f['ci_low']:.2f} to {f['ci_high']:.2f}); per-class F1: "
             f"{per_class}. Against the threshold kappa >= {m['threshold']:.2f} the result is "
             f"{m['decision']}.")
-    lines.append("Modifications after validation: none recorded in this run.")
+    errs = [f"{m['model']}: {m['audit']['n_errors']} of {m['audit']['n_gold']}"
+            for m in models if m.get("audit")]
+    if errs:
+        lines.append("Error analysis: the misclassified gold items of each coder ("
+                     + "; ".join(errs) + ") were exported with the human codes of each item for "
+                     "qualitative coding of error patterns (sarcasm/irony, mixed signals, "
+                     "ambiguity, indirect stance, domain mismatch).")
+    lines.append(config.get("project", {}).get("modifications")
+                 or "Modifications after validation: none recorded in this run.")
     return "\n\n".join(lines)
 
 
@@ -87,6 +103,9 @@ def audit_sections(paths: Sequence[str] | str, config: Mapping[str, Any]) -> dic
     paths = [paths] if isinstance(paths, str) else list(paths)
     out: dict[str, Any] = {"models": {}, "positional": {}, "ensemble": None, "revalidation": None}
     frac = config["validation"]["review_fraction"]
+    extra_files = {"error_patterns.json": "error_patterns", "review.json": "review_import",
+                   "retest.json": "retest", "prompt_stability.json": "prompt_stability"}
+    extras: dict[str, dict[str, Any]] = {}
     for p in map(Path, paths):
         if p.name == "audit.json":
             a = _load(p)
@@ -101,6 +120,9 @@ def audit_sections(paths: Sequence[str] | str, config: Mapping[str, Any]) -> dic
                     pd.DataFrame(a["prevalence"]), title=f"{a['model']}: corpus prevalence"))
             a["flagged_strata"] = [r for r in a.get("strata", []) if r.get("flag")]
             out["models"][a["model"]] = a
+        elif p.name in extra_files:
+            a = _load(p)
+            extras.setdefault(a.get("model") or p.parent.name, {})[extra_files[p.name]] = a
         elif p.name == "positional.json":
             a = _load(p)
             a["fig"] = plots.to_data_uri(plots_audit.plot_positional_selection(
@@ -112,7 +134,18 @@ def audit_sections(paths: Sequence[str] | str, config: Mapping[str, Any]) -> dic
             df = pd.read_parquet(p)
             out["revalidation"] = {"n": len(df), "path": str(p),
                                    "cells": int(df["cell"].nunique()) if "cell" in df else None}
+    # imported codes and stability audits (workflow/rules/review.smk) join the model's audit;
+    # they are shown with it, so a model without audit.json (audits.enabled: false) keeps them
+    # only in out["extras"]
+    out["extras"] = extras
+    for model, parts in extras.items():
+        if model in out["models"]:
+            out["models"][model].update(parts)
     return out
+
+
+def _epochs(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else "?"
 
 
 def latex_snippet(methods: str) -> str:

@@ -212,7 +212,8 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
                   labels: Sequence[str], codebook: Mapping[str, str], instructions: str,
                   out_path: str, model_dir: str | None = None, checkpoint: str | None = None,
                   local_only: bool = False, seed: int = 0, threads: int | None = None,
-                  batch_size: int = 64, label_order: str | None = None) -> None:
+                  batch_size: int = 64, label_order: str | None = None,
+                  few_shot_pool: str | None = None) -> None:
     from textgauge.inference import now_utc, predictions_frame
 
     items = pd.read_parquet(items_path)
@@ -222,10 +223,13 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
         from textgauge.finetune import EncoderPredictor
 
         pred = EncoderPredictor(model_dir, batch_size=batch_size,
-                                max_length=model_cfg.get("max_length", 128), threads=threads)
+                                max_length=model_cfg.get("max_length", 128), threads=threads,
+                                precision=model_cfg.get("inference_precision", "auto"))
         df = pred.predict(list(items["id"]), list(items["text"]))
+        if pred.precision_check:
+            log.info("%s: bf16 check against fp32: %s", model_name, pred.precision_check)
         training = json.loads((Path(model_dir).parent / "training.json").read_text())
-        meta = {"model": model_name, "backend": "transformers-encoder",
+        meta = {"model": model_name, "backend": f"transformers-encoder ({pred.precision_used})",
                 "model_revision": f"fine-tuned from {training['base_model'].get('upstream')}",
                 "prompt_hash": None, "run_timestamp": stamp}
         df = _with_meta(df.assign(error=None), meta)
@@ -233,7 +237,14 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
         from textgauge.backends.runner import run_with_checkpoint
         from textgauge.inference import build_template, make_backend
 
-        template = build_template(model_cfg, codebook, instructions)
+        examples = []
+        if model_cfg.get("few_shot") and few_shot_pool:
+            from textgauge.prompting import select_examples
+
+            pool = pd.read_parquet(few_shot_pool)
+            examples = select_examples(list(zip(pool["text"], pool["label"], strict=True)),
+                                       int(model_cfg["few_shot"]), seed)
+        template = build_template(model_cfg, codebook, instructions, examples)
         backend = make_backend(model_cfg, local_only=local_only, threads=threads)
         info = backend.describe()
         requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
@@ -291,8 +302,12 @@ def gather_stage(parts: Sequence[str], out_path: str, out_manifest: str, model_n
                              f"{list(dup.head(5))}.")
     write_parquet_atomic(df, out_path)
     first = df.iloc[0] if len(df) else {}
+    template = None
+    if model_cfg.get("prompt") and Path(model_cfg["prompt"]).exists():
+        template = Path(model_cfg["prompt"]).read_text(encoding="utf-8")
     write_manifest(out_manifest, build_manifest(
         "predictions", config, model=model_name, model_config=dict(model_cfg),
+        prompt_template=template,
         model_revision=first.get("model_revision"), backend=first.get("backend"),
         prompt_hash=first.get("prompt_hash"), n=len(df),
         status_counts=df["status"].value_counts().to_dict(), parts=list(parts)))

@@ -39,6 +39,7 @@ rule predict_gold_order:
     input:
         texts=rules.sample_gold.output.sample,
         model=model_artifact,
+        few_shot_pool=few_shot_pool,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/gold-order-{{order}}.parquet",
     params:

@@ -84,6 +84,13 @@ def model_artifact(wildcards):
     return []
 
 
+def few_shot_pool(wildcards):
+    """Training items to draw few-shot examples from (never gold items), when asked for."""
+    if config["models"][wildcards.model].get("few_shot"):
+        return f"{RESULTS}/training/train.parquet"
+    return []
+
+
 def prediction_parts(wildcards):
     scope = config["models"][wildcards.model].get("scope", "corpus")
     if scope == "gold":
@@ -132,6 +139,14 @@ def audit_targets():
         t.append(f"{RESULTS}/audits/ensemble/ensemble.json")
     if AUDITS["revalidation_size"] and REVAL_MODEL:
         t.append(f"{RESULTS}/revalidation/sample.parquet")
+    # round trips and stability audits (workflow/rules/review.smk), when configured
+    for key, name in (
+        ("error_codes", "error_patterns.json"),
+        ("review_codes", "review.json"),
+        ("retest", "retest.json"),
+        ("prompt_variants", "prompt_stability.json"),
+    ):
+        t += [f"{RESULTS}/audits/{m}/{name}" for m in AUDITS.get(key) or {}]
     return t
 
 

@@ -7,6 +7,7 @@ rule predict_shard:
     input:
         texts=f"{RESULTS}/corpus/shards/{{shard}}.parquet",
         model=model_artifact,
+        few_shot_pool=few_shot_pool,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/shard-{{shard}}.parquet",
     params:
@@ -37,6 +38,7 @@ rule predict_gold:
     input:
         texts=rules.sample_gold.output.sample,
         model=model_artifact,
+        few_shot_pool=few_shot_pool,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/gold.parquet",
     params:

@@ -98,6 +98,35 @@ def _check_matches(state: dict[str, Any], backend: Any, bodies: dict[str, str],
                            "state path, or delete it to submit anew.")
 
 
+# ---------------------------------------------------------------------------- batch files
+
+def openai_batch_line(custom_id: str, body: dict[str, Any]) -> str:
+    """One line of an OpenAI batch input file (also read by vLLM's ``run_batch``)."""
+    return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+                       "body": body}, ensure_ascii=False)
+
+
+def openai_batch_input(backend: Any, requests: Sequence[PromptRequest]) -> str:
+    """The JSONL batch input file for ``requests`` (bodies from ``backend.request_body``),
+    e.g. for ``python -m vllm.entrypoints.openai.run_batch -i FILE -o OUT --model DIR``."""
+    return "".join(openai_batch_line(r.id, _body(backend, r)) + "\n" for r in requests)
+
+
+def parse_openai_batch_output(backend: Any, text: str, requests: Sequence[PromptRequest]
+                              ) -> list[Prediction]:
+    """One prediction per request from the text of an OpenAI (or vLLM ``run_batch``) batch
+    output file, parsed as :func:`collect` does; ids without a line are ``failed``."""
+    wanted = {r.id: r for r in requests}
+    got: dict[str, Prediction] = {}
+    for line in text.splitlines():
+        if line.strip():
+            p = _openai_line(backend, json.loads(line), wanted)
+            if p.id in wanted and p.id not in got:
+                got[p.id] = p
+    return [got.get(r.id) or _failed(r.id, "no result line in the batch output")
+            for r in requests]
+
+
 # ---------------------------------------------------------------------------- submit
 
 def submit(backend: Any, requests: Sequence[PromptRequest], state_path: str | Path,
@@ -133,9 +162,7 @@ def submit(backend: Any, requests: Sequence[PromptRequest], state_path: str | Pa
                                    "part whose requests were not all given: rerun with the "
                                    "full request set.")
             if provider == "openai":
-                lines = [json.dumps({"custom_id": i, "method": "POST",
-                                     "url": "/v1/chat/completions", "body": bodies[i]},
-                                    ensure_ascii=False) for i in ids]
+                lines = [openai_batch_line(i, bodies[i]) for i in ids]
                 data = ("\n".join(lines) + "\n").encode("utf-8")
                 f = client.files.create(file=("textgauge-batch.jsonl", data), purpose="batch")
                 chunk["input_file_id"] = f.id

@@ -54,6 +54,7 @@ class TransformersBackend(PromptBackend):
         self.batch_size = batch_size
         self.max_length = max_length
         self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
+        self._last_prompt_tokens: list[int] | None = None  # per text of the last batch
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_name, **self.info,
@@ -81,6 +82,7 @@ class TransformersBackend(PromptBackend):
             if len(set(first)) == len(first):
                 enc = self.tok(prompts, return_tensors="pt", padding=True, truncation=True,
                                max_length=self.max_length, add_special_tokens=False).to(self.device)
+                self._last_prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
                 logits = self.model(**enc).logits[:, -1, :].float()
                 logp = torch.log_softmax(logits, dim=-1)[:, first]
                 return [dict(zip(labels, row.tolist(), strict=True)) for row in logp]
@@ -92,6 +94,7 @@ class TransformersBackend(PromptBackend):
                     spans.append(t)
             out = []
             enc_p = [self.tok.encode(p, add_special_tokens=False) for p in prompts]
+            self._last_prompt_tokens = [len(e) for e in enc_p]
             seqs = [enc_p[i // len(ids)] + spans[i] for i in range(len(spans))]
             width = max(map(len, seqs))
             pad = self.tok.pad_token_id
@@ -123,6 +126,7 @@ class TransformersBackend(PromptBackend):
             for i in range(0, len(reqs), self.batch_size):
                 batch = reqs[i:i + self.batch_size]
                 t0 = time.perf_counter()
+                self._last_prompt_tokens = None
                 try:
                     scored = self._score_batch(batch)
                 except Exception as exc:  # noqa: BLE001 - recorded per item, never dropped
@@ -132,11 +136,16 @@ class TransformersBackend(PromptBackend):
                     continue
                 dt = (time.perf_counter() - t0) / len(batch)
                 preds = []
-                for r, logps in zip(batch, scored, strict=True):
+                n_tok = self._last_prompt_tokens
+                if not n_tok or len(n_tok) != len(batch):
+                    n_tok = [None] * len(batch)
+                for r, logps, n in zip(batch, scored, n_tok, strict=True):
                     m = max(logps.values())
                     probs = {k: math.exp(v - m) for k, v in logps.items()}
                     p = probs_to_prediction(r.id, probs, raw=max(logps, key=logps.get))
                     p.usage = {"seconds": round(dt, 4)}
+                    if n is not None:  # the tokens of the chat-templated prompt fed to the model
+                        p.usage["prompt_tokens"] = int(n)
                     preds.append(p)
                 on_results(preds)
                 bar.update(len(batch))
