@@ -5,4 +5,4 @@ from textgauge.logs import friendly_errors
 with friendly_errors("split the training data", snakemake.log[0]):
     stages.split_stage(snakemake.input.corpus, snakemake.input.sample, snakemake.params.training,
                        snakemake.params.labels, snakemake.output.train, snakemake.output.val,
-                       snakemake.output.summary)
+                       snakemake.output.summary, snakemake.input.rejects)

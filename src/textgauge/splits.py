@@ -7,6 +7,7 @@ counted), and the rest is split, stratified by label, with a seed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -16,10 +17,16 @@ from textgauge.coding import validate_codes
 from textgauge.corpus import check_ids_exist, read_table
 from textgauge.errors import InputDataError
 
+log = logging.getLogger("textgauge")
+
 
 def read_labelled(path: str, labels: Sequence[str], corpus: pd.DataFrame,
                   id_column: str = "id", label_column: str = "label",
-                  label_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+                  label_map: Mapping[str, str] | None = None,
+                  rejected_ids: set[str] | None = None) -> pd.DataFrame:
+    """Labelled texts joined to the corpus. Ids whose corpus row was rejected on ingest (and
+    is listed with its reason in rejects.csv) are set aside with a warning; any other id
+    missing from the corpus is an error."""
     df = read_table(path, "labelled training data")
     mapped = validate_codes(df, labels, f"The labelled training data {path}", label_column,
                             id_column, label_map)
@@ -29,6 +36,12 @@ def read_labelled(path: str, labels: Sequence[str], corpus: pd.DataFrame,
     if len(dup):
         raise InputDataError(f"The labelled training data {path} labels id(s) more than once: "
                              f"{', '.join(dup.head(10))}. Keep one label per id.")
+    rejected = out["id"].isin(rejected_ids or set()) & ~out["id"].isin(set(corpus["id"]))
+    if rejected.any():
+        log.warning("%d labelled text(s) were rejected on ingest (see rejects.csv) and are not "
+                    "used for training: %s", int(rejected.sum()),
+                    ", ".join(out.loc[rejected, "id"].head(10)))
+        out = out.loc[~rejected]
     check_ids_exist(list(out["id"]), set(corpus["id"]), f"The labelled training data {path}")
     return out.merge(corpus[["id", "text"]], on="id", how="left")
 

@@ -176,7 +176,8 @@ def import_codes_stage(sample_path: str, labels: Sequence[str], gold_cfg: Mappin
 
 # ---------------------------------------------------------------- training data
 def split_stage(corpus_path: str, sample_path: str, training_cfg: Mapping[str, Any],
-                labels: Sequence[str], out_train: str, out_val: str, out_summary: str) -> None:
+                labels: Sequence[str], out_train: str, out_val: str, out_summary: str,
+                rejects_path: str | None = None) -> None:
     df = pd.read_parquet(corpus_path)
     sample = pd.read_parquet(sample_path)
     if not training_cfg.get("labelled"):
@@ -185,7 +186,9 @@ def split_stage(corpus_path: str, sample_path: str, training_cfg: Mapping[str, A
     labelled = splits.read_labelled(training_cfg["labelled"], labels, df,
                                     training_cfg.get("id_column", "id"),
                                     training_cfg.get("label_column", "label"),
-                                    training_cfg.get("label_map") or None)
+                                    training_cfg.get("label_map") or None,
+                                    set(pd.read_csv(rejects_path, dtype=str)["id"])
+                                    if rejects_path else None)
     train, val, summary = splits.split_train_val(labelled, list(sample["id"]),
                                                  training_cfg["val_fraction"], training_cfg["seed"])
     write_parquet_atomic(train, out_train)

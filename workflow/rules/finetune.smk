@@ -6,6 +6,7 @@ rule split_training:
         "Splitting labelled data into train/validation (gold test set held out)"
     input:
         corpus=rules.ingest_corpus.output.corpus,
+        rejects=rules.ingest_corpus.output.rejects,
         sample=rules.sample_gold.output.sample,
         labelled=training_file,
     output:
