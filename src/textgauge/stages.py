@@ -253,7 +253,9 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
         requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
                                      order=label_order or model_cfg.get("label_order", "fixed"),
                                      seed=seed)
-        raw = run_with_checkpoint(backend, requests, checkpoint,
+        raw = run_with_checkpoint(backend, requests, fingerprinted(
+            checkpoint, model_cfg, template, labels,
+            label_order or model_cfg.get("label_order", "fixed")),
                                   fail_bound=model_cfg.get("max_fail_share", 0.05))
         meta = {"model": model_name, "backend": info.get("backend"),
                 "model_revision": info.get("revision") or info.get("model"),
@@ -276,7 +278,9 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
         requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
                                      order=label_order or model_cfg.get("label_order", "fixed"),
                                      seed=seed)
-        raw = run_with_checkpoint(backend, requests, checkpoint,
+        raw = run_with_checkpoint(backend, requests, fingerprinted(
+            checkpoint, model_cfg, template, labels,
+            label_order or model_cfg.get("label_order", "fixed")),
                                   fail_bound=model_cfg.get("max_fail_share", 0.05))
         meta = {"model": model_name, "backend": info["backend"],
                 "model_revision": info["revision"], "prompt_hash": template.hash(),
@@ -287,6 +291,22 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
         raise ConfigError(f"Model {model_name}: kind {kind!r} has no inference step.")
     write_parquet_atomic(df, out_path)
     log.info("%s: %d predictions (%s)", model_name, len(df), df["status"].value_counts().to_dict())
+
+
+def fingerprinted(checkpoint: str, model_cfg: Mapping[str, Any], template: Any,
+                  labels: Sequence[str], order: str) -> str:
+    """The checkpoint file for exactly these settings.
+
+    A checkpoint outlives its job (that is what makes resuming possible), so answers recorded
+    under an earlier prompt, model or label order must never be reused after a change: the
+    file name carries a hash of everything that shapes an answer.
+    """
+    from textgauge.manifest import stable_hash
+
+    key = stable_hash({"model": dict(model_cfg), "prompt": template.hash(),
+                       "labels": list(labels), "order": order})
+    p = Path(checkpoint)
+    return str(p.with_name(f"{p.stem}.{key}{p.suffix}"))
 
 
 def _with_meta(df: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFrame:
