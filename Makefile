@@ -34,7 +34,7 @@ demo: venv
 	@echo "Report (synthetic example): results/report/index.html"
 	@if [ -f "$(REAL_DATA)/sentences.csv" ]; then \
 	  HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) \
-	    --configfile config/examples/benoit2016.yaml \
+	    --configfile config/examples/benoit2016.yaml --replace-workflow-config \
 	    --config data_dir="$$(cd "$(REAL_DATA)" && pwd)" results_dir=results-benoit && \
 	  echo "Report (real data, Benoit et al. 2016): results-benoit/report/index.html"; \
 	else echo "($(REAL_DATA) not found: the real-data run is skipped)"; fi
