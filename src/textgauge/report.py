@@ -54,9 +54,8 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
            if config.get("gold", {}).get("codes_long") else
            f"{len(human['coders'])} human coders coded it independently from blinded sheets in "
            "coder-specific random order; ") +
-        f"reference labels are the majority code, with ties "
-        f"resolved by {('adjudication' if 'adjudicated' in codes['reference']['by_method'] else 'the lead coder')} "
-        f"({codes['reference']['by_method']}). Human-human agreement was Krippendorff's "
+        f"reference labels are the majority code{_ties(codes['reference']['by_method'])}. "
+        "Human-human agreement was Krippendorff's "
         f"alpha = {a['estimate']:.2f} (95% bootstrap CI {a['ci_low']:.2f} to {a['ci_high']:.2f}, "
         f"{a['n_units']} units)" + (
             f" and mean pairwise Cohen's kappa = {human['ceiling_kappa']:.2f}."
@@ -142,6 +141,15 @@ def audit_sections(paths: Sequence[str] | str, config: Mapping[str, Any]) -> dic
         if model in out["models"]:
             out["models"][model].update(parts)
     return out
+
+
+def _ties(by_method: Mapping[str, int]) -> str:
+    """How ties between coders were resolved, in words, with the counts."""
+    parts = [f"{n} by {m}" for m, n in by_method.items() if m != "majority"]
+    if not parts:
+        return f" (no ties among {by_method.get('majority', 0)} items)"
+    return (f" ({by_method.get('majority', 0)} items); ties were resolved "
+            + ", ".join(parts).replace("by adjudicated", "by adjudication"))
 
 
 def _epochs(value: Any) -> str:

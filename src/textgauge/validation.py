@@ -42,7 +42,9 @@ def kappa_summary(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[str],
                   confidence: float, n_boot: int, seed: int) -> dict[str, Any]:
     """Cohen's kappa with the asymptotic CI and a bootstrap CI (both reported)."""
     k = cohen_kappa(y1, y2, labels=list(labels), confidence=confidence)
-    out = {"kappa": k.estimate, "se": k.se, "ci_low": k.ci_low, "ci_high": k.ci_high,
+    # a Wald interval can pass the bounds of kappa on small samples: report it within [-1, 1]
+    out = {"kappa": k.estimate, "se": k.se, "ci_low": max(k.ci_low, -1.0),
+           "ci_high": min(k.ci_high, 1.0),
            "n": k.n, "p_observed": k.p_observed, "p_expected": k.p_expected}
     if n_boot and k.n >= 10:
         b = bootstrap_kappa(y1, y2, labels=list(labels), n_boot=n_boot, seed=seed,
@@ -197,7 +199,9 @@ def evaluate_stage(model: str, predictions_path: str, reference_path: str, codes
     wide = codes.loc[codes["label"] != ""].pivot(index="id", columns="coder", values="label")
     vs = []
     pred_by_id = ok.set_index("id")["label"]
-    for c in wide.columns[:MAX_PAIRWISE_CODERS]:
+    # with many coders (crowd codes) compare with those who coded the most gold items
+    busiest = wide.notna().sum().sort_values(ascending=False, kind="stable").index
+    for c in busiest[:MAX_PAIRWISE_CODERS]:
         both = wide[c].dropna().to_frame("human").join(pred_by_id.rename("model"), how="inner")
         if len(both) >= 10:
             vs.append({"model": model, "coder": c,
