@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from textgauge.backends.base import STATUSES, Prediction, PromptBackend
-from textgauge.checkpoint import CheckpointWriter, read_checkpoint, write_parquet_atomic
 from textgauge.errors import BackendError, ConfigError
 from textgauge.prompting import PromptTemplate
 
@@ -79,36 +77,3 @@ def predictions_frame(preds: Sequence[Prediction | Mapping[str, Any]], labels: S
         raise BackendError(f"Unknown prediction status(es) {bad}.")
     lead = [c for c in PREDICTION_COLUMNS if c in df.columns]
     return df[lead + [c for c in df.columns if c not in lead]].sort_values("id").reset_index(drop=True)
-
-
-def run_prompt_coder(backend: PromptBackend, template: PromptTemplate,
-                     items: pd.DataFrame, checkpoint: str | Path, labels: Sequence[str],
-                     meta: Mapping[str, Any], label_order: str = "fixed", seed: int = 0,
-                     max_fail_share: float = 0.05) -> pd.DataFrame:
-    """Classify ``items`` (id, text) resumably; fail clearly if too many items fail."""
-    done = {str(r["id"]) for r in read_checkpoint(checkpoint)}
-    todo = items.loc[~items["id"].astype(str).isin(done)]
-    requests = template.requests(list(zip(todo["id"].astype(str), todo["text"], strict=True)),
-                                 order=label_order, seed=seed)
-    with CheckpointWriter(checkpoint) as ck:
-        backend.classify(requests, lambda preds: ck.write(p.to_dict() for p in preds))
-    records = [r for r in read_checkpoint(checkpoint) if str(r["id"]) in set(items["id"].astype(str))]
-    df = predictions_frame(records, labels, meta)
-    check_failures(df, max_fail_share, meta.get("model", "model"))
-    return df
-
-
-def check_failures(df: pd.DataFrame, max_fail_share: float, model: str) -> None:
-    counts = df["status"].value_counts().to_dict()
-    bad = df.loc[df["status"] != "ok"]
-    if len(df) and len(bad) / len(df) > max_fail_share:
-        reasons = bad["error"].fillna(bad["raw"]).astype(str).value_counts().head(3).to_dict()
-        raise BackendError(
-            f"{model}: {len(bad)} of {len(df)} texts were not classified ({counts}); this exceeds "
-            f"the allowed share {max_fail_share:.0%} (models.<name>.max_fail_share). Most common "
-            f"reasons: {reasons}. The checkpoint keeps every answered text; fix the cause and "
-            "rerun to resume.")
-
-
-def write_predictions(df: pd.DataFrame, path: str | Path) -> None:
-    write_parquet_atomic(df, path)

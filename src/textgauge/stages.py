@@ -217,7 +217,7 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
                   local_only: bool = False, seed: int = 0, threads: int | None = None,
                   batch_size: int = 64, label_order: str | None = None,
                   few_shot_pool: str | None = None) -> None:
-    from textgauge.inference import now_utc, predictions_frame
+    from textgauge.inference import now_utc
 
     items = pd.read_parquet(items_path)
     kind = model_cfg["kind"]
@@ -237,7 +237,6 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
                 "prompt_hash": None, "run_timestamp": stamp}
         df = _with_meta(df.assign(error=None), meta)
     elif kind == "prompt":
-        from textgauge.backends.runner import run_with_checkpoint
         from textgauge.inference import build_template, make_backend
 
         examples = []
@@ -249,48 +248,49 @@ def predict_stage(model_name: str, model_cfg: Mapping[str, Any], items_path: str
                                        int(model_cfg["few_shot"]), seed)
         template = build_template(model_cfg, codebook, instructions, examples)
         backend = make_backend(model_cfg, local_only=local_only, threads=threads)
-        info = backend.describe()
-        requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
-                                     order=label_order or model_cfg.get("label_order", "fixed"),
-                                     seed=seed)
-        raw = run_with_checkpoint(backend, requests, fingerprinted(
-            checkpoint, model_cfg, template, labels,
-            label_order or model_cfg.get("label_order", "fixed")),
-                                  fail_bound=model_cfg.get("max_fail_share", 0.05))
-        meta = {"model": model_name, "backend": info.get("backend"),
-                "model_revision": info.get("revision") or info.get("model"),
-                "prompt_hash": template.hash(), "run_timestamp": stamp}
-        df = predictions_frame(raw.to_dict("records"), labels, meta)
-        shown = {r.id: "|".join(r.labels) for r in requests}
-        df["label_order"] = df["id"].map(shown)  # the order the prompt listed the labels in
-        backend.close()
+        df = _run_prompted(model_name, model_cfg, backend, template, items, labels, checkpoint,
+                           label_order, seed, stamp)
     elif kind == "lora":
-        from textgauge.backends.runner import run_with_checkpoint
-        from textgauge.inference import predictions_frame
         from textgauge.lora import lora_predictor, lora_template
 
         template = lora_template(model_cfg, codebook, instructions)
         backend = lora_predictor(model_dir, model_cfg, threads)
-        info = backend.describe()
-        if info.get("prompt_hash_trained") not in (None, template.hash()):
+        trained = backend.describe().get("prompt_hash_trained")
+        if trained not in (None, template.hash()):
             log.warning("%s: the prompt differs from the one the adapter was trained on.",
                         model_name)
-        requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
-                                     order=label_order or model_cfg.get("label_order", "fixed"),
-                                     seed=seed)
-        raw = run_with_checkpoint(backend, requests, fingerprinted(
-            checkpoint, model_cfg, template, labels,
-            label_order or model_cfg.get("label_order", "fixed")),
-                                  fail_bound=model_cfg.get("max_fail_share", 0.05))
-        meta = {"model": model_name, "backend": info["backend"],
-                "model_revision": info["revision"], "prompt_hash": template.hash(),
-                "run_timestamp": stamp}
-        df = predictions_frame(raw.to_dict("records"), labels, meta)
-        backend.close()
+        df = _run_prompted(model_name, model_cfg, backend, template, items, labels, checkpoint,
+                           label_order, seed, stamp)
     else:
         raise ConfigError(f"Model {model_name}: kind {kind!r} has no inference step.")
     write_parquet_atomic(df, out_path)
     log.info("%s: %d predictions (%s)", model_name, len(df), df["status"].value_counts().to_dict())
+
+
+def _run_prompted(model_name: str, model_cfg: Mapping[str, Any], backend: Any, template: Any,
+                  items: pd.DataFrame, labels: Sequence[str], checkpoint: str,
+                  label_order: str | None, seed: int, stamp: str) -> pd.DataFrame:
+    """Render, classify resumably, and shape the predictions of a prompted coder."""
+    from textgauge.backends.runner import run_with_checkpoint
+    from textgauge.inference import predictions_frame
+
+    order = label_order or model_cfg.get("label_order", "fixed")
+    info = backend.describe()
+    requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
+                                 order=order, seed=seed)
+    try:
+        raw = run_with_checkpoint(backend, requests,
+                                  fingerprinted(checkpoint, model_cfg, template, labels, order),
+                                  fail_bound=model_cfg.get("max_fail_share", 0.05))
+    finally:
+        backend.close()
+    meta = {"model": model_name, "backend": info.get("backend"),
+            "model_revision": info.get("revision") or info.get("model"),
+            "prompt_hash": template.hash(), "run_timestamp": stamp}
+    df = predictions_frame(raw.to_dict("records"), labels, meta)
+    shown = {r.id: "|".join(r.labels) for r in requests}
+    df["label_order"] = df["id"].map(shown)  # the order the prompt listed the labels in
+    return df
 
 
 def fingerprinted(checkpoint: str, model_cfg: Mapping[str, Any], template: Any,
