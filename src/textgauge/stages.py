@@ -116,6 +116,12 @@ def simulate_stage(sheets: Sequence[str], coders: Sequence[str], truth_path: str
         if coder not in conf:
             raise ConfigError(f"No simulated confusion matrix for coder {coder!r} in {coders_path}.")
         sheet = pd.read_csv(sheet_path, dtype=str, keep_default_na=False)
+        unknown = sorted(set(sheet["id"]) - set(truth.index))
+        if unknown:
+            raise InputDataError(
+                f"gold.simulate is meant for the synthetic example: {len(unknown)} sheet id(s) "
+                f"have no simulated truth in {truth_path} (e.g. {unknown[:3]}). For real data "
+                "set gold.simulate: null (or run with --replace-workflow-config).")
         sheet["label"] = simulate_codes(truth.loc[sheet["id"]], coder, seed, conf).values
         sheet.to_csv(out, index=False)
         coded[coder] = sheet.set_index("id")["label"]
