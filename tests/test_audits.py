@@ -225,3 +225,13 @@ def test_audit_figures(tmp_path):
     plot_prevalence(est, stratum_col="party").savefig(tmp_path / "prev_party.png")
     for name in ("pos", "prev", "prev_party"):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_positional_plot_tolerates_rounding_at_zero():
+    """A Wilson bound a rounding error above a 0 rate must not break the report's figure."""
+    from textgauge.plots_audit import plot_positional_selection
+
+    sel = pd.DataFrame({"position": [1, 2], "observed_n": [10, 0],
+                        "observed_rate": [1.0, 0.0], "expected_rate": [0.5, 0.5],
+                        "observed_ci_low": [0.72, 4.3e-19], "observed_ci_high": [1.0, 0.28]})
+    assert plot_positional_selection(sel, 0.01) is not None

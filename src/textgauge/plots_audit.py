@@ -63,6 +63,8 @@ def plot_positional_selection(selection: pd.DataFrame, p_value: float | None = N
     err = None
     if "observed_ci_low" in selection.columns:
         err = np.vstack([obs - selection["observed_ci_low"], selection["observed_ci_high"] - obs])
+        # a Wilson bound can sit a rounding error beyond the rate (e.g. at 0 or 1)
+        err = np.clip(np.nan_to_num(err.astype(float)), 0, None)
     ax.bar(x - 0.2, obs, 0.4, yerr=err, capsize=3, color="#4c72b0", label="observed")
     ax.bar(x + 0.2, selection["expected_rate"], 0.4, color="#bbbbbb",
            label="expected if position-neutral")
