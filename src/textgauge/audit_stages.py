@@ -21,24 +21,9 @@ import numpy as np
 import pandas as pd
 
 from textgauge import audits, confidence, ensemble, errorsheet, prevalence
-from textgauge.checkpoint import write_parquet_atomic, write_text_atomic
+from textgauge.checkpoint import write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger("textgauge")
-
-
-def _dump(obj: Any, path: str | Path) -> None:
-    def conv(o: Any) -> Any:
-        if isinstance(o, (np.integer, np.bool_)):
-            return o.item()
-        if isinstance(o, np.floating):
-            return None if np.isnan(o) else float(o)
-        if isinstance(o, (np.ndarray, pd.Series)):
-            return o.tolist()
-        if isinstance(o, pd.DataFrame):
-            return o.to_dict("records")
-        return str(o)
-
-    write_text_atomic(json.dumps(obj, indent=2, default=conv), path)
 
 
 def _gold(reference_path: str, sample_path: str) -> pd.DataFrame:
@@ -107,7 +92,7 @@ def model_audit_stage(model: str, model_cfg: Mapping[str, Any], predictions_path
         result["prevalence"] = []
         result["prevalence_note"] = ("Corrected prevalence needs predictions for the whole "
                                      "corpus (scope: corpus).")
-    _dump(result, out["audit"])
+    write_json_atomic(result, out["audit"])
     flagged = [r["label"] for r in result["asymmetry"] if r.get("flag")]
     log.info("%s audit: %d errors on gold, review queue %d texts, asymmetry flags %s", model,
              len(sheet), len(queue), flagged or "none")
@@ -129,7 +114,7 @@ def positional_stage(model: str, parts: Mapping[str, str], reference_path: str,
            "chi2": res.chi2, "dof": res.dof, "p_value": res.p_value, "effect_w": res.effect_w,
            "first_position_excess": res.first_position_excess,
            "expected_basis": res.expected_basis, "flagged": res.flagged, "notes": res.notes}
-    _dump(out, out_json)
+    write_json_atomic(out, out_json)
     log.info("%s positional audit: flip rate %.3f, p=%.3g, w=%.2f, flagged=%s", model,
              res.any_flip_rate, res.p_value, res.effect_w, res.flagged)
     return out
@@ -154,7 +139,7 @@ def ensemble_stage(models: Sequence[str], prediction_paths: Sequence[str], refer
     res = {"models": list(models), "agreement": rate, "n": int(len(merged)),
            "ties": int(merged["tie"].sum()), "kappa": k,
            "disagreements": int((~vote["unanimous"]).sum()) if "unanimous" in vote else None}
-    _dump(res, out_json)
+    write_json_atomic(res, out_json)
     return res
 
 
@@ -209,7 +194,7 @@ def review_import_stage(model: str, coded_path: str, queue_path: str, prediction
     final, tab = review.import_review(coded_path, preds, labels, queue=queue, gold=gold)
     write_parquet_atomic(final, out_final)
     res = _finite({"model": model, "source": str(coded_path), **tab})
-    _dump(res, out_json)
+    write_json_atomic(res, out_json)
     log.info("%s review: %d of %d queued texts reviewed, %d changed (%s)", model,
              tab["n_reviewed"], tab["n_queue"], tab["n_changed"],
              "n/a" if tab["share_changed"] is None else f"{tab['share_changed']:.1%}")
@@ -239,7 +224,7 @@ def error_patterns_stage(model: str, coded_path: str, sheet_path: str, out_json:
                                                      n_examples=n_examples, by=["gold"])
         res["by_gold"] = by_gold.to_dict("records")
     res = _finite(res)
-    _dump(res, out_json)
+    write_json_atomic(res, out_json)
     top = patterns.loc[patterns["category"] != errorsheet.UNCODED, "category"].head(1).tolist()
     log.info("%s error patterns: %d of %d errors coded; most common: %s", model, n_coded,
              len(coded), top[0] if top else "none")
@@ -270,7 +255,7 @@ def retest_stage(model: str, current_path: str, current_manifest: str | None, ea
            "n_only_earlier": len(res.only_earlier), "n_only_current": len(res.only_current),
            "manifest_diff": diff.to_dict("records")}
     out = _finite(out)
-    _dump(out, out_json)
+    write_json_atomic(out, out_json)
     log.info("%s test-retest: agreement %.3f on %d gold items, %d flips, %d manifest keys "
              "differ", model, res.agreement, res.n_common, len(res.flips),
              len(res.manifest_diff))
@@ -317,7 +302,7 @@ def prompt_stability_stage(model: str, base_path: str, base_prompt: str,
            "alpha": res.alpha_variants.as_dict("alpha"), "variants": variants,
            "per_variant": per.to_dict("records"), "notes": res.notes}
     out = _finite(out)
-    _dump(out, out_json)
+    write_json_atomic(out, out_json)
     log.info("%s prompt stability: Krippendorff's alpha across %d prompts = %.3f [%.3f, %.3f]",
              model, len(names), res.alpha_variants.estimate, res.alpha_variants.ci_low,
              res.alpha_variants.ci_high)

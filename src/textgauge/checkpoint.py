@@ -90,3 +90,25 @@ def write_text_atomic(text: str, path: str | Path) -> None:
     tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, p)
+
+
+def _jsonable(o: Any) -> Any:
+    """numpy/pandas values in JSON: integers and floats as numbers (NaN as null), arrays and
+    frames as lists, anything else as its string."""
+    import numpy as np
+
+    if isinstance(o, (np.integer, np.bool_)):
+        return o.item()
+    if isinstance(o, np.floating):
+        return None if np.isnan(o) else float(o)
+    if isinstance(o, (np.ndarray, pd.Series)):
+        return o.tolist()
+    if isinstance(o, pd.DataFrame):
+        return o.to_dict("records")
+    return str(o)
+
+
+def write_json_atomic(obj: Any, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON (numpy values converted), atomically."""
+    write_text_atomic(json.dumps(obj, indent=2, default=_jsonable), path)
+

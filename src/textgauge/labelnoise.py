@@ -159,8 +159,7 @@ def label_noise_stage(train_path: str, labels: Sequence[str], out_csv: str, out_
                       seed: int, method: str = "tfidf_logreg", folds: int = 5,
                       encoder_cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rule label_noise: results/training/label_issues.csv (+ .json summary)."""
-    from textgauge.checkpoint import write_text_atomic
-    from textgauge.stages import _json
+    from textgauge.checkpoint import write_json_atomic, write_text_atomic
 
     df = pd.read_parquet(train_path)
     missing = {"id", "text", "label"} - set(df.columns)
@@ -169,7 +168,7 @@ def label_noise_stage(train_path: str, labels: Sequence[str], out_csv: str, out_
     sheet, summary = find_issues(df, labels, method, folds, seed, encoder_cfg,
                                  work_dir=Path(out_csv).parent)
     write_text_atomic(review_sheet(sheet).to_csv(index=False), out_csv)
-    _json(summary, out_json)
+    write_json_atomic(summary, out_json)
     log.info("label-noise check (%s): %d of %d training labels flagged for review -> %s",
              method, summary["n_issues"], summary["n_train"], out_csv)
     return summary

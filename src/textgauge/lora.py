@@ -579,8 +579,8 @@ def train_lora_stage(train_path: str, val_path: str, sample_path: str, labels: S
                      instructions: str, out_dir: str, out_summary: str,
                      config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rule train_lora: results/models/{model}/adapter/ and training.json."""
+    from textgauge.checkpoint import write_json_atomic
     from textgauge.manifest import build_manifest
-    from textgauge.stages import _json
 
     cfg = LoraTrainConfig.from_dict(model_cfg)
     template = lora_template(model_cfg, codebook, instructions)
@@ -590,7 +590,7 @@ def train_lora_stage(train_path: str, val_path: str, sample_path: str, labels: S
     for w in summary["warnings"]:
         log.warning(w)
     summary["manifest"] = build_manifest("train_lora", config, model_config=dict(model_cfg))
-    _json(summary, out_summary)
+    write_json_atomic(summary, out_summary)
     return summary
 
 

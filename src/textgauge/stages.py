@@ -16,25 +16,11 @@ import numpy as np
 import pandas as pd
 
 from textgauge import coding, corpus, gold, splits
-from textgauge.checkpoint import write_parquet_atomic, write_text_atomic
+from textgauge.checkpoint import write_json_atomic, write_parquet_atomic, write_text_atomic
 from textgauge.errors import ConfigError, InputDataError
 from textgauge.manifest import build_manifest, write_manifest
 
 log = logging.getLogger("textgauge")
-
-
-def _json(obj: Any, path: str | Path) -> None:
-    write_text_atomic(json.dumps(obj, indent=2, default=_jsonable), path)
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if np.isnan(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 # ---------------------------------------------------------------- corpus
@@ -43,7 +29,7 @@ def ingest_stage(path: str, id_column: str, text_column: str, strata: Sequence[s
     res = corpus.ingest(path, id_column, text_column, strata)
     write_parquet_atomic(res.corpus, out_corpus)
     res.rejects.to_csv(out_rejects, index=False)
-    _json(res.summary, out_summary)
+    write_json_atomic(res.summary, out_summary)
     if len(res.rejects):
         log.warning("%d row(s) of %s were rejected (%s); see %s", len(res.rejects), path,
                     res.summary["rejected_by_reason"], out_rejects)
@@ -91,7 +77,7 @@ def sample_gold_stage(corpus_path: str, gold_cfg: Mapping[str, Any], training_cf
             log.warning("gold.size=%d is below the %d items needed for a +/-0.10 CI of a kappa "
                         "near 0.70 with %d equally frequent labels (skewed labels need more); "
                         "see `textgauge samplesize ci --help`.", len(sample), need, len(labels))
-    _json(summary, out_summary)
+    write_json_atomic(summary, out_summary)
     log.info("gold sample: %d texts over %d strata", len(sample), sample["stratum"].nunique())
 
 
@@ -175,7 +161,7 @@ def import_codes_stage(sample_path: str, labels: Sequence[str], gold_cfg: Mappin
                "items_without_any_code": len(uncoded), "reference": ref.summary,
                "codes_per_item": codes.loc[codes["label"] != ""].groupby("id").size()
                .describe().round(2).to_dict()}
-    _json(summary, out_summary)
+    write_json_atomic(summary, out_summary)
     log.info("imported %d codes from %d coders; reference labels: %s", summary["codes"],
              len(coders), ref.summary["by_method"])
 
@@ -199,7 +185,7 @@ def split_stage(corpus_path: str, sample_path: str, training_cfg: Mapping[str, A
                                                  training_cfg["val_fraction"], training_cfg["seed"])
     write_parquet_atomic(train, out_train)
     write_parquet_atomic(val, out_val)
-    _json(summary, out_summary)
+    write_json_atomic(summary, out_summary)
 
 
 def train_encoder_stage(train_path: str, val_path: str, sample_path: str, labels: Sequence[str],
@@ -213,7 +199,7 @@ def train_encoder_stage(train_path: str, val_path: str, sample_path: str, labels
     for w in summary["warnings"]:
         log.warning(w)
     summary["manifest"] = build_manifest("train_encoder", config, model_config=dict(model_cfg))
-    _json(summary, out_summary)
+    write_json_atomic(summary, out_summary)
 
 
 # ---------------------------------------------------------------- inference

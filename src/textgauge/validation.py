@@ -30,7 +30,7 @@ from textgauge.agreement import (
     decide,
     krippendorff_alpha_long,
 )
-from textgauge.checkpoint import write_text_atomic
+from textgauge.checkpoint import write_json_atomic
 from textgauge.errors import InputDataError
 
 log = logging.getLogger("textgauge")
@@ -89,19 +89,6 @@ def per_class_f1_ci(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequen
     return pd.DataFrame({"label": labels, "f1_ci_low": lo, "f1_ci_high": hi})
 
 
-def _dump(obj: Any, path: str) -> None:
-    def conv(o: Any) -> Any:
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return None if np.isnan(o) else float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return str(o)
-
-    write_text_atomic(json.dumps(obj, indent=2, default=conv), path)
-
-
 # ------------------------------------------------------------------ the human ceiling
 def human_agreement_stage(codes_path: str, sample_path: str, labels: Sequence[str],
                           vcfg: Mapping[str, Any], seed: int, out_metrics: str, out_pairwise: str,
@@ -135,7 +122,7 @@ def human_agreement_stage(codes_path: str, sample_path: str, labels: Sequence[st
     if truth and simulated_coders:
         metrics["simulated_truth"] = simulated_truth(codes, truth, simulated_coders, labels,
                                                      conf, n_boot, seed)
-    _dump(metrics, out_metrics)
+    write_json_atomic(metrics, out_metrics)
     log.info("human agreement: alpha=%.3f [%.3f, %.3f] over %d items, %d coders",
              alpha.estimate, alpha.ci_low, alpha.ci_high, wide.shape[0], len(coders))
     return metrics
@@ -239,7 +226,7 @@ def evaluate_stage(model: str, predictions_path: str, reference_path: str, codes
         "mean_confidence": float(ok["confidence"].mean()) if ok["confidence"].notna().any()
         else None,
     }
-    _dump(metrics, out["metrics"])
+    write_json_atomic(metrics, out["metrics"])
     log.info("%s: kappa=%.3f [%.3f, %.3f], macro-F1=%.3f, n=%d -> %s", model, k["kappa"],
              k["ci_low"], k["ci_high"], f1.estimate, len(ok), metrics["decision"])
     return metrics
