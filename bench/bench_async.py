@@ -29,8 +29,8 @@ import time
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from textgauge.backends.base import PromptRequest
-from textgauge.backends.registry import make_backend
+from textgauge.inference.backends.base import PromptRequest
+from textgauge.inference.backends.registry import make_backend
 
 LABELS = ["immigration", "not_immigration"]
 

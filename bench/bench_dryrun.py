@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from textgauge.jobplan import parse_job_stats  # noqa: E402
+from textgauge.planning.jobs import parse_job_stats  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LINKED = ["Snakefile", "workflow", "scripts", "prompts", "resources", "config.yaml", "config",

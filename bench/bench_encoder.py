@@ -36,7 +36,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 def quick_model(out: Path, n_train: int, max_length: int) -> Path:
     import pandas as pd
 
-    from textgauge.finetune import EncoderConfig, train_encoder
+    from textgauge.training.encoder import EncoderConfig, train_encoder
 
     corpus = pd.read_csv(ROOT / "resources/example/corpus.csv", dtype=str)
     pool = pd.read_csv(ROOT / "resources/example/labelled_pool.csv", dtype=str)
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     import torch
     from transformers import pipeline
 
-    from textgauge.finetune import EncoderPredictor
+    from textgauge.training.encoder import EncoderPredictor
 
     torch.set_num_threads(a.threads)
     texts_df = pd.read_csv(ROOT / "resources/example/corpus.csv", dtype=str).head(a.n)

@@ -30,7 +30,7 @@ def example_requests(n: int, offset: int = 0):
     import pandas as pd
     import yaml
 
-    from textgauge.prompting import PromptTemplate
+    from textgauge.inference.prompting import PromptTemplate
 
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     tpl = PromptTemplate.from_file(ROOT / "prompts/zeroshot.jinja", cfg["labels"],
@@ -69,7 +69,7 @@ def main() -> int:
 
     tf_preds = None
     if not args.skip_transformers:
-        from textgauge.backends.transformers_backend import TransformersBackend
+        from textgauge.inference.backends.transformers import TransformersBackend
 
         t0 = time.perf_counter()
         tf = TransformersBackend(args.model, batch_size=args.tf_batch_size,
@@ -84,7 +84,7 @@ def main() -> int:
               flush=True)
         del tf
 
-    from textgauge.backends.vllm_backend import VLLMBackend
+    from textgauge.inference.backends.vllm import VLLMBackend
 
     vb = VLLMBackend({"model": args.model, "batch_size": args.batch_size,
                       "dtype": args.vllm_dtype, "max_model_len": 1024})

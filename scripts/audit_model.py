@@ -1,6 +1,6 @@
-"""Rule audit_model: error sheet, confidence, asymmetry, strata, prevalence (textgauge.audit_stages)."""
-from textgauge import audit_stages
+"""Rule audit_model: error sheet, confidence, asymmetry, strata, prevalence (textgauge.steps.audit_stages)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import audit_stages
 
 with friendly_errors(f"audit {snakemake.wildcards.model}", snakemake.log[0]):
     i = snakemake.input

@@ -1,6 +1,6 @@
-"""Rule coding_sheets: blinded sheets per coder (see textgauge.coding)."""
-from textgauge import stages
+"""Rule coding_sheets: blinded sheets per coder (see textgauge.data.coding)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import stages
 
 with friendly_errors("write the coding sheets", snakemake.log[0]):
     stages.sheets_stage(snakemake.input.sample, snakemake.params.coders, snakemake.params.seed,

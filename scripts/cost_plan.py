@@ -1,12 +1,12 @@
 """Rule cost_plan: tokens, money and GPU-hours of every machine coder, before running them
-(see textgauge.costplan.plan_config)."""
+(see textgauge.planning.cost.plan_config)."""
 import json
 
 import pandas as pd
 
-from textgauge.checkpoint import write_text_atomic
-from textgauge.costplan import load_prices, plan_config, plan_markdown
+from textgauge.io import write_text_atomic
 from textgauge.logs import friendly_errors
+from textgauge.planning.cost import load_prices, plan_config, plan_markdown
 
 with friendly_errors("plan the costs", snakemake.log[0]):
     plan = plan_config(dict(snakemake.params.config),

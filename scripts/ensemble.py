@@ -1,6 +1,6 @@
-"""Rule ensemble: majority vote of the machine coders (textgauge.ensemble)."""
-from textgauge import audit_stages
+"""Rule ensemble: majority vote of the machine coders (textgauge.audits.ensemble)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import audit_stages
 
 with friendly_errors("build the ensemble", snakemake.log[0]):
     audit_stages.ensemble_stage(snakemake.params.models, list(snakemake.input.predictions),

@@ -1,6 +1,6 @@
-"""Rule evaluate: a machine coder against the gold standard (see textgauge.validation)."""
-from textgauge import validation
+"""Rule evaluate: a machine coder against the gold standard (see textgauge.steps.validation)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import validation
 
 with friendly_errors(f"evaluate {snakemake.wildcards.model}", snakemake.log[0]):
     validation.evaluate_stage(snakemake.wildcards.model, snakemake.input.predictions,

@@ -1,6 +1,6 @@
-"""Rule human_agreement: the human ceiling (see textgauge.validation)."""
-from textgauge import validation
+"""Rule human_agreement: the human ceiling (see textgauge.steps.validation)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import validation
 
 with friendly_errors("measure human agreement", snakemake.log[0]):
     validation.human_agreement_stage(

@@ -1,6 +1,6 @@
-"""Rule import_codes: validate human codes and derive reference labels (textgauge.coding)."""
-from textgauge import stages
+"""Rule import_codes: validate human codes and derive reference labels (textgauge.data.coding)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import stages
 
 with friendly_errors("import the human codes", snakemake.log[0]):
     adjudication = snakemake.input.adjudication or None

@@ -1,6 +1,6 @@
-"""Rule import_review: the coded review queue in, final corpus labels out (textgauge.review)."""
-from textgauge import audit_stages
+"""Rule import_review: the coded review queue in, final corpus labels out (textgauge.audits.review_queue)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import audit_stages
 
 with friendly_errors(f"import the review queue of {snakemake.wildcards.model}",
                      snakemake.log[0]):

@@ -1,6 +1,6 @@
-"""Rule label_noise: review sheet of suspicious training labels (see textgauge.labelnoise)."""
-from textgauge.labelnoise import label_noise_stage
+"""Rule label_noise: review sheet of suspicious training labels (see textgauge.training.label_noise)."""
 from textgauge.logs import friendly_errors
+from textgauge.training.label_noise import label_noise_stage
 
 with friendly_errors("label-noise check", snakemake.log[0]):
     label_noise_stage(snakemake.input.train, snakemake.params.labels, snakemake.output.sheet,

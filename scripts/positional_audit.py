@@ -1,6 +1,6 @@
-"""Rule positional_audit: label-order sensitivity of a prompted coder (textgauge.audits)."""
-from textgauge import audit_stages
+"""Rule positional_audit: label-order sensitivity of a prompted coder (textgauge.audits.core)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import audit_stages
 
 with friendly_errors(f"audit positions of {snakemake.wildcards.model}", snakemake.log[0]):
     parts = {"fixed": snakemake.input.fixed}

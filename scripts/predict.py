@@ -1,8 +1,8 @@
-"""Rules predict_shard / predict_gold: run one machine coder (see textgauge.stages)."""
+"""Rules predict_shard / predict_gold: run one machine coder (see textgauge.steps.stages)."""
 from pathlib import Path
 
-from textgauge import stages
 from textgauge.logs import friendly_errors
+from textgauge.steps import stages
 
 with friendly_errors(f"run {snakemake.wildcards.model}", snakemake.log[0]):
     model_dir = None

@@ -1,6 +1,6 @@
-"""Rule prompt_stability: Krippendorff's alpha across paraphrased prompts (textgauge.audits)."""
-from textgauge import audit_stages
+"""Rule prompt_stability: Krippendorff's alpha across paraphrased prompts (textgauge.audits.core)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import audit_stages
 
 with friendly_errors(f"audit prompt stability of {snakemake.wildcards.model}", snakemake.log[0]):
     i = snakemake.input

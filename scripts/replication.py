@@ -1,8 +1,8 @@
-"""Rule replication: the replication package (see textgauge.replication)."""
+"""Rule replication: the replication package (see textgauge.reporting.replication)."""
 from pathlib import Path
 
-from textgauge import replication
 from textgauge.logs import friendly_errors
+from textgauge.reporting import replication
 
 with friendly_errors("write the replication package", snakemake.log[0]):
     inp, models = snakemake.input, list(snakemake.params.models)

@@ -1,6 +1,6 @@
 """Rule retest: the current run against a stored earlier run of the same coder (audits)."""
-from textgauge import audit_stages
 from textgauge.logs import friendly_errors
+from textgauge.steps import audit_stages
 
 with friendly_errors(f"compare {snakemake.wildcards.model} with its earlier run",
                      snakemake.log[0]):

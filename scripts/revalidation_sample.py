@@ -1,6 +1,6 @@
-"""Rule revalidation_sample: stage-5 sample and coding sheets (textgauge.prevalence)."""
-from textgauge import audit_stages
+"""Rule revalidation_sample: stage-5 sample and coding sheets (textgauge.stats.prevalence)."""
 from textgauge.logs import friendly_errors
+from textgauge.steps import audit_stages
 
 with friendly_errors("draw the re-validation sample", snakemake.log[0]):
     audit_stages.revalidation_stage(

@@ -1,8 +1,8 @@
-"""Rule train_encoder: fine-tune an encoder (see textgauge.finetune)."""
+"""Rule train_encoder: fine-tune an encoder (see textgauge.training.encoder)."""
 from pathlib import Path
 
-from textgauge import stages
 from textgauge.logs import friendly_errors
+from textgauge.steps import stages
 
 with friendly_errors(f"train {snakemake.wildcards.model}", snakemake.log[0]):
     import torch

@@ -1,4 +1,4 @@
-"""Rule train_lora: LoRA / QLoRA fine-tuning of a decoder (see textgauge.lora)."""
+"""Rule train_lora: LoRA / QLoRA fine-tuning of a decoder (see textgauge.training.lora)."""
 from pathlib import Path
 
 from textgauge.logs import friendly_errors
@@ -6,7 +6,7 @@ from textgauge.logs import friendly_errors
 with friendly_errors(f"train {snakemake.wildcards.model}", snakemake.log[0]):
     import torch
 
-    from textgauge.lora import train_lora_stage
+    from textgauge.training.lora import train_lora_stage
 
     torch.set_num_threads(snakemake.threads)
     train_lora_stage(snakemake.input.train, snakemake.input.val, snakemake.input.sample,

@@ -11,8 +11,8 @@ The library never imports Snakemake.
 
 from __future__ import annotations
 
-from textgauge.agreement_alpha import AlphaResult, krippendorff_alpha, krippendorff_alpha_long
-from textgauge.agreement_bootstrap import (
+from textgauge.stats.alpha import AlphaResult, krippendorff_alpha, krippendorff_alpha_long
+from textgauge.stats.bootstrap import (
     BootstrapResult,
     bootstrap_agreement,
     bootstrap_kappa,
@@ -21,7 +21,7 @@ from textgauge.agreement_bootstrap import (
     ci_from_replicates,
     macro_f1_from_tables,
 )
-from textgauge.agreement_core import (
+from textgauge.stats.core import (
     AgreementResult,
     FleissResult,
     KappaResult,
@@ -41,7 +41,7 @@ from textgauge.agreement_core import (
     scott_pi,
     scott_pi_table,
 )
-from textgauge.agreement_report import (
+from textgauge.stats.tables import (
     ClassificationReport,
     HumanBenchmark,
     classification_metrics,

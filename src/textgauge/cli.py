@@ -11,7 +11,7 @@ from textgauge.logs import explain
 
 
 def _example(args: argparse.Namespace) -> None:
-    from textgauge.example import ExampleSpec, write_example
+    from textgauge.data.example import ExampleSpec, write_example
 
     spec = ExampleSpec(n_texts=args.n_texts, n_labelled=args.n_labelled, seed=args.seed)
     for name, path in write_example(args.out, spec).items():
@@ -40,23 +40,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "samplesize":
-            from textgauge.samplesize import samplesize_cli
+            from textgauge.stats.samplesize import samplesize_cli
 
             return samplesize_cli(rest) or 0
         if args.command == "plan":
-            from textgauge.costplan import plan_cli
+            from textgauge.planning.cost import plan_cli
 
             return plan_cli(rest) or 0
         if args.command == "plan-jobs":
-            from textgauge.jobplan import jobplan_cli
+            from textgauge.planning.jobs import jobplan_cli
 
             return jobplan_cli(rest) or 0
         if args.command == "lora-size":
-            from textgauge.lora import lora_size_cli
+            from textgauge.training.lora import lora_size_cli
 
             return lora_size_cli(rest) or 0
         if args.command == "revalidate":
-            from textgauge.replication import revalidate_cli
+            from textgauge.reporting.replication import revalidate_cli
 
             return revalidate_cli(rest) or 0
         if rest:

@@ -1,0 +1,664 @@
+"""Dry-run cost and job plan for prompted coding (``textgauge plan``).
+
+Counts the input tokens of rendered requests with the model's tokenizer, separates the shared
+prefix (system prompt: codebook, instructions, examples; cacheable and discounted) from the
+per-text tokens, adds the output tokens the answer schema needs, a margin for retries and
+re-asks, and prices it all from a dated table (``prices.yaml``), with and without prompt
+caching and the batch API.
+
+Tokenizers:
+
+* OpenAI models: ``tiktoken`` (``encoding_for_model``; unknown names fall back to
+  ``o200k_base``). tiktoken downloads its BPE files once; offline, set ``TIKTOKEN_CACHE_DIR``
+  to a folder holding them, or the plan falls back to characters / 4 and says so.
+* Open models (vLLM, transformers): a Hugging Face tokenizer folder or name
+  (``--tokenizer PATH``, via ``transformers.AutoTokenizer``; optional import).
+* Anthropic: no public tokenizer; approximated as characters / 3.5 (Claude tokenizers give
+  roughly 3-4 characters per token on English prose; the Messages API's ``count_tokens``
+  endpoint gives exact numbers online). Treat the figure as an estimate.
+
+Chat formatting overhead follows OpenAI's published rule of thumb: 3 tokens per message plus
+the role, and 3 tokens to prime the reply. A Hugging Face tokenizer with a chat template counts
+the rendered template instead (exact for local engines).
+
+:func:`plan_config` plans every prompted coder of a workflow config (rule ``cost_plan``,
+``results/plan/plan.{json,md}``): requests rendered over each model's scope (the gold sample or
+the whole corpus) plus the positional-audit re-runs, token counts, API prices with caching and
+batch discounts, and GPU-hours of local engines from ``throughput_texts_per_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textgauge.errors import ConfigError, InputDataError
+from textgauge.inference.backends.base import PromptRequest
+
+PRICES_PATH = Path(__file__).with_name("prices.yaml")
+TOKENS_PER_MESSAGE = 3
+TOKENS_REPLY_PRIMING = 3
+
+
+# ---------------------------------------------------------------------------- tokenizers
+
+class TokenCounter:
+    """Counts tokens of a string; ``description`` says how (goes into the plan).
+
+    ``chat``, when given, counts a whole chat exactly as the model sees it:
+    ``chat(messages, add_generation_prompt) -> tokens`` (a Hugging Face chat template); the
+    plan then uses it instead of the per-message rule of thumb.
+    """
+
+    def __init__(self, fn: Any, description: str, exact: bool = True, chat: Any = None):
+        self._fn = fn
+        self.description = description
+        self.exact = exact
+        self.chat = chat
+
+    def __call__(self, text: str) -> int:
+        return self._fn(text)
+
+
+def approx_counter(chars_per_token: float, why: str) -> TokenCounter:
+    return TokenCounter(lambda s: math.ceil(len(s) / chars_per_token) if s else 0,
+                        f"approximation: characters / {chars_per_token:g} ({why})", exact=False)
+
+
+def tiktoken_counter(model: str, fallback: str = "o200k_base") -> TokenCounter:
+    """tiktoken encoding for ``model`` (``fallback`` for unknown names); characters / 4 when
+    tiktoken or its BPE file is not available (offline without ``TIKTOKEN_CACHE_DIR``)."""
+    try:
+        import tiktoken
+    except ImportError:
+        return approx_counter(4.0, "tiktoken is not installed")
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        name = fallback
+    try:
+        enc = tiktoken.get_encoding(name)
+    except Exception as exc:  # noqa: BLE001 - offline download failure has many types
+        return approx_counter(4.0, f"tiktoken could not load {name}: {type(exc).__name__}; "
+                                   "set TIKTOKEN_CACHE_DIR to a folder with the BPE file")
+    return encoding_counter(enc)
+
+
+def encoding_counter(enc: Any) -> TokenCounter:
+    """A counter from a tiktoken ``Encoding`` (or anything with ``encode``)."""
+    name = getattr(enc, "name", type(enc).__name__)
+    try:
+        enc.encode("x", disallowed_special=())
+        return TokenCounter(lambda s: len(enc.encode(s, disallowed_special=())),
+                            f"tiktoken {name}")
+    except TypeError:
+        return TokenCounter(lambda s: len(enc.encode(s, add_special_tokens=False)),
+                            f"tokenizer {name}")
+
+
+def hf_counter(path: str) -> TokenCounter:
+    """A Hugging Face tokenizer (folder or hub name) via ``transformers.AutoTokenizer``."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise ConfigError("Counting tokens for an open model needs `transformers` "
+                          "(pip install transformers).") from exc
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001 - reported in plain words
+        raise ConfigError(f"Could not load a tokenizer from {path!r} ({type(exc).__name__}: "
+                          f"{exc}). Give a local tokenizer folder.") from exc
+    def encode(s: str) -> int:
+        return len(tok.encode(s, add_special_tokens=False))
+
+    chat = None
+    if getattr(tok, "chat_template", None):
+        # the rendered chat template, tokenized as local engines feed it (transformers and
+        # vLLM tokenize the rendered string without adding special tokens again)
+        def chat(messages: list[dict[str, str]], add_generation_prompt: bool) -> int:
+            return encode(tok.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt))
+
+    how = " with its chat template" if chat else ""
+    return TokenCounter(encode, f"Hugging Face tokenizer {path}{how}", chat=chat)
+
+
+def make_counter(model: str, provider: str, tokenizer: Any = None) -> TokenCounter:
+    if isinstance(tokenizer, TokenCounter):
+        return tokenizer
+    if tokenizer is not None and not isinstance(tokenizer, str):
+        return encoding_counter(tokenizer)
+    if isinstance(tokenizer, str):
+        if tokenizer.startswith("approx"):
+            return approx_counter(float(tokenizer.split(":")[1]) if ":" in tokenizer else 4.0,
+                                  "chosen")
+        if tokenizer.startswith("tiktoken:"):
+            return tiktoken_counter(tokenizer.split(":", 1)[1], tokenizer.split(":", 1)[1])
+        return hf_counter(tokenizer)
+    if provider == "openai":
+        return tiktoken_counter(model)
+    if provider == "anthropic":
+        return approx_counter(3.5, "Anthropic publishes no tokenizer")
+    return approx_counter(4.0, "no tokenizer given: pass --tokenizer PATH for an open model")
+
+
+# ---------------------------------------------------------------------------- prices
+
+def load_prices(path: str | Path | None = None) -> dict[str, Any]:
+    p = Path(path) if path else PRICES_PATH
+    if not p.exists():
+        raise ConfigError(f"Price table {p} does not exist.")
+    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if "models" not in data:
+        raise ConfigError(f"Price table {p} needs a `models:` mapping (see the packaged "
+                          "prices.yaml).")
+    return data
+
+
+def find_price(prices: dict[str, Any], model: str) -> tuple[str | None, dict[str, Any] | None]:
+    """Exact model name, else the longest known name the model starts with."""
+    models = prices.get("models") or {}
+    if model in models:
+        return model, models[model]
+    cands = [m for m in models if model.startswith(m)]
+    if not cands:
+        return None, None
+    best = max(cands, key=len)
+    return best, models[best]
+
+
+def guess_provider(model: str) -> str:
+    m = model.lower()
+    if m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding")):
+        return "openai"
+    if m.startswith("claude"):
+        return "anthropic"
+    return "local"
+
+
+# ---------------------------------------------------------------------------- plan
+
+@dataclass
+class CostPlan:
+    """Token and cost plan for one model over a set of requests."""
+
+    model: str
+    provider: str
+    tokenizer: str
+    n_requests: int
+    n_prefix_groups: int
+    prefix_tokens_per_request: float
+    input_tokens: int
+    prefix_tokens: int
+    text_tokens: int
+    cacheable_prefix: bool
+    output_tokens_per_request: int
+    output_tokens: int
+    retry_overhead: float
+    batch_discount: float
+    price_model: str | None = None
+    price_as_of: str | None = None
+    price_source: str | None = None
+    cost_plain: float | None = None
+    cost_cached: float | None = None
+    cost_batch: float | None = None
+    cost_cached_batch: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        m = 1 + self.retry_overhead
+
+        def n(x: float) -> str:
+            return f"{round(x):,}"
+
+        def usd(x: float | None) -> str:
+            return "n/a (no price)" if x is None else f"${x:,.2f}"
+
+        rows = [
+            ("requests (texts)", n(self.n_requests), n(self.n_requests * m)),
+            ("input tokens", n(self.input_tokens), n(self.input_tokens * m)),
+            ("  shared prefix (cacheable)" if self.cacheable_prefix
+             else "  shared prefix (too short to cache)", n(self.prefix_tokens),
+             n(self.prefix_tokens * m)),
+            ("  per-text", n(self.text_tokens), n(self.text_tokens * m)),
+            ("output tokens", n(self.output_tokens), n(self.output_tokens * m)),
+        ]
+        out = [f"## Cost plan: {self.model} ({self.provider})", "",
+               f"Tokenizer: {self.tokenizer}. Prompt prefixes: {self.n_prefix_groups} distinct, "
+               f"{self.prefix_tokens_per_request:,.0f} tokens each on average. Output: "
+               f"{self.output_tokens_per_request} tokens per answer.", "",
+               f"| | planned | with {self.retry_overhead:.0%} retry/re-ask margin |",
+               "| --- | ---: | ---: |"]
+        out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        out += ["", "| cost (with margin) | USD |", "| --- | ---: |",
+                f"| online, no caching | {usd(self.cost_plain)} |",
+                f"| online, prefix caching | {usd(self.cost_cached)} |",
+                f"| batch API ({self.batch_discount:.0%} off) | {usd(self.cost_batch)} |",
+                f"| batch API + caching | {usd(self.cost_cached_batch)} |", ""]
+        if self.price_model:
+            out.append(f"Prices: `{self.price_model}` as of {self.price_as_of}, from "
+                       f"{self.price_source}. **Check before use**: prices change.")
+        out += [f"- {x}" for x in self.notes]
+        return "\n".join(out) + "\n"
+
+
+def _output_tokens(labels: Sequence[str], structured: str, count: TokenCounter) -> int:
+    if structured == "json_schema":
+        return max(count('{"label":"' + lab + '"}') for lab in labels) + 1
+    if structured == "choice":
+        return max(count(lab) for lab in labels) + 1
+    return max(count(lab) for lab in labels) + 4  # free text: some slack
+
+
+def message_tokens(msg: dict[str, str], count: TokenCounter) -> int:
+    return TOKENS_PER_MESSAGE + count(msg.get("role", "")) + count(msg.get("content") or "")
+
+
+def plan_cost(requests: Sequence[PromptRequest], model: str, provider: str | None = None,
+              prices: dict[str, Any] | None = None, tokenizer: Any = None,
+              structured: str = "json_schema", retry_overhead: float = 0.25,
+              batch_discount: float | None = None, max_output_tokens: int | None = None,
+              min_cache_tokens: int | None = None) -> CostPlan:
+    """Plan tokens and cost of classifying ``requests`` with ``model``.
+
+    The shared prefix of a request is its leading system message(s); requests with the same
+    prefix form a group (rotated label orders make several). Within a group the first request
+    writes the cache and the others read it: an optimistic bound (concurrency and cache
+    expiry cause more misses).
+    """
+    if not requests:
+        raise InputDataError("No requests to plan: the corpus or sample is empty.")
+    if prices is None:
+        prices = load_prices()
+    provider = provider or guess_provider(model)
+    count = make_counter(model, provider, tokenizer)
+    prov = (prices.get("providers") or {}).get(provider, {})
+    if batch_discount is None:
+        batch_discount = float(prov.get("batch_discount", 0.5))
+    if min_cache_tokens is None:
+        min_cache_tokens = int(prov.get("min_cache_tokens", 1024))
+
+    groups: dict[str, list[int]] = {}
+    prefix_tok: list[int] = []
+    text_tok: list[int] = []
+    out_tok: list[int] = []
+    cache: dict[str, int] = {}
+    for r in requests:
+        k = 0
+        while k < len(r.messages) and r.messages[k].get("role") == "system":
+            k += 1
+        key = json.dumps(r.messages[:k], sort_keys=True)
+        if count.chat is not None:  # exact: the chat template as the model sees it
+            if key not in cache:
+                cache[key] = count.chat(r.messages[:k], False) if k else 0
+            p = cache[key]
+            t = count.chat(r.messages, True) - p
+        else:
+            if key not in cache:
+                cache[key] = sum(message_tokens(m, count) for m in r.messages[:k])
+            p = cache[key]
+            t = sum(message_tokens(m, count) for m in r.messages[k:]) + TOKENS_REPLY_PRIMING
+        groups.setdefault(key, []).append(len(prefix_tok))
+        prefix_tok.append(p)
+        text_tok.append(t)
+        o = max_output_tokens or _output_tokens(r.labels, structured, count)
+        out_tok.append(o)
+
+    n = len(requests)
+    prefix_total, text_total, out_total = sum(prefix_tok), sum(text_tok), sum(out_tok)
+    input_total = prefix_total + text_total
+    mean_prefix = prefix_total / n
+    cacheable = mean_prefix >= min_cache_tokens and n > len(groups)
+    notes = []
+    if not count.exact:
+        notes.append(f"Token counts are estimates ({count.description}).")
+    if not cacheable:
+        notes.append(f"The shared prefix ({mean_prefix:,.0f} tokens) is below the "
+                     f"{min_cache_tokens:,}-token minimum the provider caches (or every prompt "
+                     "differs): caching saves nothing.")
+    if len(groups) > 1:
+        notes.append(f"{len(groups)} distinct prefixes (e.g. rotated label orders): each is "
+                     "cached separately.")
+    notes.append("Caching assumes every request after the first of its prefix hits the cache "
+                 "(optimistic; concurrency and 5-minute expiry add misses).")
+    if provider == "anthropic":
+        notes.append("Structured outputs add a system prompt on Anthropic's side that is not "
+                     "counted here.")
+
+    price_model, price = find_price(prices, model)
+    plan = CostPlan(model=model, provider=provider, tokenizer=count.description, n_requests=n,
+                    n_prefix_groups=len(groups), prefix_tokens_per_request=mean_prefix,
+                    input_tokens=input_total, prefix_tokens=prefix_total, text_tokens=text_total,
+                    cacheable_prefix=cacheable, output_tokens_per_request=max(out_tok),
+                    output_tokens=out_total, retry_overhead=retry_overhead,
+                    batch_discount=batch_discount, notes=notes)
+    if price is None:
+        plan.notes.append(f"No price for {model!r} in the price table (self-hosted models cost "
+                          "compute time, not tokens); add it to prices.yaml to get costs.")
+        return plan
+    plan.price_model = price_model
+    plan.price_as_of = str(price.get("as_of", prov.get("as_of", "unknown")))
+    plan.price_source = str(price.get("source", prov.get("source", "unknown")))
+    p_in = float(price["input"]) / 1e6
+    p_out = float(price["output"]) / 1e6
+    p_read = float(price.get("cached_input", price["input"])) / 1e6
+    p_write = float(price.get("cache_write", price["input"])) / 1e6
+    m = 1 + retry_overhead
+    plain = input_total * p_in + out_total * p_out
+    if cacheable:
+        cached = text_total * p_in + out_total * p_out
+        for idx in groups.values():
+            first, rest = idx[0], idx[1:]
+            cached += prefix_tok[first] * p_write + sum(prefix_tok[i] for i in rest) * p_read
+    else:
+        cached = plain
+    plan.cost_plain = plain * m
+    plan.cost_cached = cached * m
+    plan.cost_batch = plain * m * (1 - batch_discount)
+    plan.cost_cached_batch = cached * m * (1 - batch_discount)
+    return plan
+
+
+# ---------------------------------------------------------------------------- workflow plan
+
+#: Texts per second of one GPU when a model sets no ``throughput_texts_per_s``. Rough
+#: placeholders for inference with a 1-8B decoder (vLLM: continuous batching and a cached
+#: prefix; transformers: one forward pass per text, label scoring) or a base-size encoder on
+#: one recent GPU. They are not measurements of your model: time a pilot run (the predictions'
+#: ``usage_seconds``, or bench/bench_vllm.py) and set ``throughput_texts_per_s`` per model.
+DEFAULT_THROUGHPUT = {"transformers": 20.0, "vllm": 100.0, "local-server": 100.0,
+                      "encoder": 500.0, "lora": 20.0}
+DEFAULT_ORDERS = ("reversed", "rotated")
+
+
+def _fast_template(tpl: Any) -> Any:
+    """The template with its jinja2 source compiled once (rendering recompiles per text,
+    ~5 ms each: minutes for a large corpus)."""
+    import copy
+
+    compiled = tpl._template()
+    fast = copy.copy(tpl)
+    object.__setattr__(fast, "_template", lambda: compiled)
+    return fast
+
+
+def _provider_and_tokenizer(mcfg: dict[str, Any], tokenizers: dict[str, Any], name: str
+                            ) -> tuple[str, Any, str | None]:
+    """(provider, tokenizer for make_counter, note) for one prompted model's config."""
+    from textgauge.inference.backends.openai import is_local_url
+
+    backend = mcfg.get("backend", "transformers")
+    model = str(mcfg.get("model", ""))
+    given = tokenizers.get(name, mcfg.get("tokenizer"))
+    if backend in ("openai", "anthropic"):
+        local = mcfg.get("base_url") and is_local_url(mcfg.get("base_url"),
+                                                      mcfg.get("unix_socket"))
+        if not local:
+            return backend, given, None
+        if given is not None:
+            return "local", given, None
+        return "local", "approx:4", (f"{name}: a self-hosted server; set the model's "
+                                     "`tokenizer:` (a Hugging Face tokenizer folder) for exact "
+                                     "token counts")
+    if given is not None:
+        return "local", given, None
+    from textgauge.inference.aliases import resolve
+
+    try:
+        return "local", hf_counter(resolve(model)), None
+    except Exception as exc:  # noqa: BLE001 - the plan still runs, marked approximate
+        return "local", "approx:4", (f"{name}: could not load the tokenizer of {model!r} "
+                                     f"({type(exc).__name__}); token counts are characters / 4")
+
+
+def _engine(mcfg: dict[str, Any]) -> str | None:
+    """Which local engine runs the model (None: a remote API)."""
+    from textgauge.inference.backends.openai import is_local_url
+
+    kind = mcfg.get("kind")
+    if kind in ("encoder", "lora"):
+        return kind
+    backend = mcfg.get("backend", "transformers")
+    if backend in ("transformers", "vllm"):
+        return backend
+    if mcfg.get("base_url") and is_local_url(mcfg.get("base_url"), mcfg.get("unix_socket")):
+        return "local-server"
+    return None
+
+
+def plan_config(config: dict[str, Any], corpus_df: Any, sample_df: Any,
+                prices: dict[str, Any] | None = None,
+                tokenizers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plan every machine coder of a workflow ``config`` before running it.
+
+    For each ``kind: prompt`` model the requests are rendered with its template over its
+    scope (``sample_df`` for ``scope: gold``, else ``corpus_df``; columns id, text), plus
+    the positional-audit re-runs of the gold sample (``audits.positional_orders``), and
+    planned with :func:`plan_cost` (tiktoken for OpenAI, the model's Hugging Face tokenizer
+    via :func:`textgauge.inference.aliases.resolve` for local engines, characters / 3.5 for Anthropic;
+    ``tokenizers`` maps model names to a tokenizer to use instead). API models get costs from
+    the dated price table (the expected cost assumes prompt caching, and the batch API where
+    ``batch_api: true``); local engines get GPU-hours from ``throughput_texts_per_s``
+    (default :data:`DEFAULT_THROUGHPUT`). The inference jobs per rule follow from the config;
+    the whole DAG's job counts come from ``textgauge plan-jobs`` (a Snakemake dry run).
+    """
+    from textgauge.inference.prompting import PromptTemplate
+
+    if prices is None:
+        prices = load_prices()
+    tokenizers = dict(tokenizers or {})
+    labels = dict(config["labels"])
+    instructions = (config.get("codebook") or {}).get("instructions", "") or ""
+    seed = int((config.get("project") or {}).get("seed", 0))
+    audits = config.get("audits") or {}
+    orders = list(audits.get("positional_orders", DEFAULT_ORDERS))
+    n_shards = int((config.get("inference") or {}).get("shards", 4))
+    gold_items = list(zip(sample_df["id"].astype(str), sample_df["text"], strict=True))
+    corpus_items = list(zip(corpus_df["id"].astype(str), corpus_df["text"], strict=True))
+    out: dict[str, Any] = {"project": (config.get("project") or {}).get("name"),
+                           "dry_run": "no request is sent; counts from rendered prompts",
+                           "price_table_as_of": sorted({str(p.get("as_of")) for p in
+                                                        (prices.get("providers") or {})
+                                                        .values() if p.get("as_of")}),
+                           "models": {}, "jobs": {}, "notes": []}
+    jobs: dict[str, int] = {}
+    for name, m in config["models"].items():
+        kind = m.get("kind")
+        scope = m.get("scope", "corpus")
+        items = gold_items if scope == "gold" else corpus_items
+        engine = _engine(m)
+        entry: dict[str, Any] = {"kind": kind, "backend": m.get("backend", "transformers")
+                                 if kind == "prompt" else "transformers", "scope": scope,
+                                 "model": m.get("model") or m.get("base_model"),
+                                 "texts": len(items), "engine": engine or "api"}
+        mjobs = {("predict_gold" if scope == "gold" else "predict_shard"):
+                 1 if scope == "gold" else n_shards, "gather_predictions": 1}
+        n_requests = len(items)
+        if kind == "prompt":
+            tpl = _fast_template(PromptTemplate.from_file(m["prompt"], labels, instructions))
+            reqs = tpl.requests(items, order=m.get("label_order", "fixed"), seed=seed)
+            audit_reqs = [r for order in orders for r in tpl.requests(gold_items, order, seed)]
+            provider, tok, note = _provider_and_tokenizer(m, tokenizers, name)
+            if note:
+                out["notes"].append(note)
+            count = make_counter(str(m["model"]), provider, tok)
+            structured = m.get("structured") or ("choice" if engine else "json_schema")
+            retry = 0.0 if engine in ("transformers", "vllm") else 0.25
+            kw = {"model": str(m["model"]), "provider": provider, "prices": prices,
+                  "tokenizer": count, "structured": structured, "retry_overhead": retry}
+            run = plan_cost(reqs, **kw)
+            entry["run"] = run.to_dict()
+            plans = [run]
+            if audit_reqs:
+                audit = plan_cost(audit_reqs, **kw)
+                entry["positional_audit"] = audit.to_dict()
+                entry["positional_audit_orders"] = orders
+                plans.append(audit)
+                mjobs["predict_gold_order"] = len(orders)
+            n_requests = sum(p.n_requests for p in plans)
+            entry["requests"] = n_requests
+            entry["input_tokens"] = sum(p.input_tokens for p in plans)
+            entry["output_tokens"] = sum(p.output_tokens for p in plans)
+            entry["tokenizer"] = run.tokenizer
+            if run.price_model and engine is None:
+                batch = bool(m.get("batch_api"))
+                entry["cost_mode"] = ("batch API + prompt caching" if batch
+                                      else "online + prompt caching")
+                entry["cost_expected_usd"] = sum(
+                    (p.cost_cached_batch if batch else p.cost_cached) or 0.0 for p in plans)
+                entry["cost_upper_usd"] = sum(p.cost_plain or 0.0 for p in plans)
+            elif engine is None:
+                entry["cost_expected_usd"] = None
+                out["notes"].append(f"{name}: no price for {m['model']!r} in the price table")
+        else:
+            entry["requests"] = n_requests
+        if engine is not None:
+            thr = m.get("throughput_texts_per_s")
+            entry["throughput_texts_per_s"] = float(thr or DEFAULT_THROUGHPUT[engine])
+            entry["throughput_source"] = "config" if thr else "default (placeholder)"
+            entry["gpu_hours"] = n_requests / entry["throughput_texts_per_s"] / 3600
+            if kind in ("encoder", "lora"):
+                entry["note"] = "inference only; training time is not planned here"
+        entry["jobs"] = mjobs
+        for rule, n in mjobs.items():
+            jobs[rule] = jobs.get(rule, 0) + n
+        out["models"][name] = entry
+    out["jobs"] = jobs
+    ms = out["models"].values()
+    out["totals"] = {
+        "requests": sum(e.get("requests", 0) for e in ms),
+        "input_tokens": sum(e.get("input_tokens", 0) for e in ms),
+        "output_tokens": sum(e.get("output_tokens", 0) for e in ms),
+        "cost_expected_usd": sum(e.get("cost_expected_usd") or 0.0 for e in ms),
+        "cost_upper_usd": sum(e.get("cost_upper_usd") or 0.0 for e in ms),
+        "gpu_hours": sum(e.get("gpu_hours") or 0.0 for e in ms),
+        "inference_jobs": sum(jobs.values()),
+    }
+    if any(e.get("throughput_source", "").startswith("default") for e in ms):
+        out["notes"].append("GPU-hours use placeholder throughputs for models without "
+                            "`throughput_texts_per_s`: measure a pilot run and set it.")
+    out["notes"].append("Job counts cover inference only; `textgauge plan-jobs` gives every "
+                        "rule's jobs and requested GPU-hours from a Snakemake dry run.")
+    return out
+
+
+def plan_markdown(plan: dict[str, Any]) -> str:
+    """The Markdown version of :func:`plan_config`'s result."""
+    def n(x: Any) -> str:
+        return "" if x is None else f"{round(x):,}"
+
+    def usd(x: Any) -> str:
+        return "" if x is None else f"${x:,.2f}"
+
+    def hours(x: Any) -> str:
+        return "" if x is None else (f"{x:,.1f}" if x >= 10 else f"{x:.2g}")
+
+    out = [f"# Cost and job plan: {plan.get('project') or 'textgauge'}", "",
+           f"Dry run: {plan['dry_run']}. Prices: the dated table (as of "
+           f"{', '.join(plan['price_table_as_of']) or 'unknown'}); check before use.", "",
+           "| model | kind | engine | scope | texts | requests | input tokens | "
+           "output tokens | expected cost | upper cost | GPU-hours |",
+           "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, e in plan["models"].items():
+        out.append(f"| {name} | {e['kind']} | {e['engine']} | {e['scope']} | {n(e['texts'])} "
+                   f"| {n(e.get('requests'))} | {n(e.get('input_tokens'))} | "
+                   f"{n(e.get('output_tokens'))} | {usd(e.get('cost_expected_usd'))} | "
+                   f"{usd(e.get('cost_upper_usd'))} | {hours(e.get('gpu_hours'))} |")
+    t = plan["totals"]
+    out.append(f"| **total** | | | | | {n(t['requests'])} | {n(t['input_tokens'])} | "
+               f"{n(t['output_tokens'])} | {usd(t['cost_expected_usd'])} | "
+               f"{usd(t['cost_upper_usd'])} | {hours(t['gpu_hours'])} |")
+    out += ["", "Requests include the positional-audit re-runs of the gold sample. Expected "
+            "cost: prompt caching (and the batch API where `batch_api: true`), with a 25% "
+            "retry/re-ask margin; upper cost: no caching, no batch discount. GPU-hours: "
+            "requests / `throughput_texts_per_s`.", "", "## Inference jobs per rule", "",
+            "| rule | jobs |", "| --- | ---: |"]
+    out += [f"| {r} | {k} |" for r, k in plan["jobs"].items()]
+    out += [f"| **total** | {t['inference_jobs']} |", ""]
+    for name, e in plan["models"].items():
+        for key, what in (("run", "run"), ("positional_audit", "positional-audit re-runs")):
+            if e.get(key):
+                md = CostPlan(**e[key]).to_markdown()
+                out.append(md.replace("## Cost plan:", f"## {name} ({what}): cost plan:"))
+        if e.get("throughput_source"):
+            out.append(f"{name}: {e['throughput_texts_per_s']:g} texts/s "
+                       f"({e['throughput_source']}).\n")
+    if plan["notes"]:
+        out += ["## Notes", ""] + [f"- {x}" for x in plan["notes"]]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------- CLI
+
+def read_requests_jsonl(path: str | Path) -> list[PromptRequest]:
+    """Rendered requests, one JSON object per line: ``{"id", "messages", "labels"}``."""
+    p = Path(path)
+    if not p.exists():
+        raise InputDataError(f"Requests file {p} does not exist.")
+    out = []
+    for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            out.append(PromptRequest(str(d["id"]), list(d["messages"]), list(d["labels"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputDataError(f"{p} line {k} is not a request object with id, messages "
+                                 f"and labels ({type(exc).__name__}: {exc}).") from exc
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="textgauge plan", description="Dry-run token and cost "
+                                 "plan for prompted coding (no request is sent).")
+    ap.add_argument("--requests", required=True,
+                    help="JSONL of rendered requests: {id, messages, labels} per line")
+    ap.add_argument("--model", required=True, action="append",
+                    help="model name; repeat to compare models")
+    ap.add_argument("--provider", choices=["openai", "anthropic", "local"],
+                    help="default: guessed from the model name")
+    ap.add_argument("--prices", help="price table YAML (default: the packaged prices.yaml)")
+    ap.add_argument("--tokenizer", help="HF tokenizer folder, 'tiktoken:ENCODING' or "
+                                        "'approx:CHARS_PER_TOKEN'")
+    ap.add_argument("--structured", default="json_schema",
+                    choices=["json_schema", "choice", "none"])
+    ap.add_argument("--retry-overhead", type=float, default=0.25)
+    ap.add_argument("--batch-discount", type=float)
+    ap.add_argument("--max-output-tokens", type=int)
+    ap.add_argument("--out", help="write the Markdown plan here (default: stdout)")
+    ap.add_argument("--json", help="also write the plans as JSON here")
+    return ap
+
+
+def plan_cli(argv: Sequence[str] | None = None) -> int:
+    """``textgauge plan``: print (or write) the Markdown cost plan. Returns an exit code."""
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    requests = read_requests_jsonl(args.requests)
+    prices = load_prices(args.prices)
+    plans = [plan_cost(requests, model, args.provider, prices, args.tokenizer, args.structured,
+                       args.retry_overhead, args.batch_discount, args.max_output_tokens)
+             for model in args.model]
+    text = "\n".join(p.to_markdown() for p in plans)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps([p.to_dict() for p in plans], indent=1),
+                                   encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(plan_cli())

@@ -1,0 +1,362 @@
+"""The replication package: everything a reader needs to check the validation, in one folder.
+
+``build_package`` gathers the effective config, the codebook and prompts, the gold sample and
+the human codes, every manifest, each model's predictions on the gold set, the metrics, the
+report and methods section, and the conda environment files, writes a README and a checksum
+index, and packs the folder into a reproducible ``.tar.gz`` (sorted members, fixed mtimes).
+
+``revalidate`` recomputes the validation metrics from a package alone (gold predictions +
+reference labels + human codes) with :mod:`textgauge.steps.validation` and compares them with the
+stored ones, number for number.
+
+No Snakemake import here: ``scripts/replication.py`` is the thin bridge.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import math
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from textgauge.io import build_manifest, write_text_atomic
+
+PACKAGE_VERSION = 1
+FIXED_MTIME = 315532800  # 1980-01-01: tar members get this mtime (reproducible archives)
+METRIC_FILES = ("metrics.json", "per_class.csv", "confusion.csv", "per_stratum.csv",
+                "vs_coders.csv")
+
+
+# ------------------------------------------------------------------ building the package
+def _copy(src: str | Path, dst: Path) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+    return dst
+
+
+def _as_list(x: Any) -> list[str]:
+    if not x:
+        return []
+    return [x] if isinstance(x, (str, Path)) else [str(p) for p in x]
+
+
+def _plain(obj: Any) -> Any:
+    """Snakemake's config holds its own mapping/list types: make it plain YAML."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mapping[str, Any],
+                  models: Sequence[str], *, sample: str, codes: str, reference: str,
+                  codes_summary: str, sample_summary: str, ingest_summary: str,
+                  codebook: str, human_metrics: str, human_pairwise: str,
+                  predictions: Mapping[str, str], prediction_manifests: Mapping[str, str],
+                  validation_dirs: Mapping[str, str], report_files: Iterable[str],
+                  training_summaries: Iterable[str] = (), human_code_files: Iterable[str] = (),
+                  prompt_files: Iterable[str] = (), env_files: Iterable[str] = ()) -> dict:
+    """Write the package folder (and the tarball when ``out_tar`` is given); return its index."""
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    cfg = _plain(config)
+    write_text_atomic(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True),
+                      out / "config.yaml")
+    _copy(codebook, out / "codebook.md")
+    for p in prompt_files:
+        _copy(p, out / "prompts" / Path(p).name)
+    gold = pd.read_parquet(sample)
+    gold_ids = set(gold["id"])
+    _copy(sample, out / "gold/sample.parquet")
+    gold.to_csv(out / "gold/sample.csv", index=False)
+    _copy(codes, out / "gold/codes.parquet")
+    pd.read_parquet(codes).to_csv(out / "gold/codes.csv", index=False)
+    _copy(reference, out / "gold/reference.parquet")
+    for p in human_code_files:
+        _copy(p, out / "gold/human_codes" / Path(p).name)
+    for name, p in (("ingest.json", ingest_summary), ("sample.json", sample_summary),
+                    ("codes.json", codes_summary)):
+        _copy(p, out / "manifests" / name)
+    for p in training_summaries:
+        _copy(p, out / "manifests" / f"training-{Path(p).parent.name}.json")
+    _copy(human_metrics, out / "metrics/human/metrics.json")
+    _copy(human_pairwise, out / "metrics/human/pairwise.csv")
+    for m in models:
+        preds = pd.read_parquet(predictions[m])
+        preds = preds.loc[preds["id"].isin(gold_ids)].reset_index(drop=True)
+        (out / "predictions").mkdir(exist_ok=True)
+        preds.to_parquet(out / f"predictions/{m}.gold.parquet", index=False)
+        preds.drop(columns=[c for c in ("raw_response",) if c in preds], errors="ignore") \
+            .to_csv(out / f"predictions/{m}.gold.csv", index=False)
+        _copy(prediction_manifests[m], out / f"manifests/predictions-{m}.json")
+        vdir = Path(validation_dirs[m])
+        for f in METRIC_FILES:
+            if (vdir / f).exists():
+                _copy(vdir / f, out / "metrics" / m / f)
+    for p in report_files:
+        name = Path(p).name
+        dst = out / ("manifests/report.json" if name == "manifest.json" else f"report/{name}")
+        _copy(p, dst)
+        if name == "methods.md":
+            _copy(p, out / "methods.md")
+    for p in env_files:
+        _copy(p, out / "envs" / Path(p).name)
+    write_text_atomic(readme_text(cfg, models), out / "README.md")
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    index = {
+        "textgauge_replication_package": PACKAGE_VERSION,
+        "models": list(models),
+        "created_by": build_manifest("replication", cfg),
+        "files": {str(p.relative_to(out)): {"sha256": sha256(p), "bytes": p.stat().st_size}
+                  for p in files},
+    }
+    write_text_atomic(json.dumps(index, indent=2, default=str), out / "replication.json")
+    if out_tar:
+        pack(out, out_tar)
+    return index
+
+
+def pack(folder: str | Path, out_tar: str | Path, arcroot: str = "replication") -> None:
+    """A reproducible tar.gz: sorted members, fixed owner and mtime, gzip without a timestamp."""
+    folder = Path(folder)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        # Snakemake drops a .snakemake_timestamp into directory() outputs: not package content
+        for p in [folder, *sorted(q for q in folder.rglob("*")
+                                  if not q.name.startswith(".snakemake"))]:
+            rel = p.relative_to(folder)
+            info = tar.gettarinfo(str(p), arcname=str(Path(arcroot) / rel) if str(rel) != "."
+                                  else arcroot)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = FIXED_MTIME
+            info.mode = 0o755 if p.is_dir() else 0o644
+            if p.is_file():
+                with open(p, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+    tmp = Path(str(out_tar) + ".tmp")
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                               mtime=0) as gz:
+        gz.write(buf.getvalue())
+    tmp.replace(out_tar)
+
+
+def unpack(tar_path: str | Path, dest: str | Path) -> Path:
+    """Extract a package tarball; return the package folder."""
+    dest = Path(dest)
+    with tarfile.open(tar_path, "r:gz") as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "replication"
+
+
+def readme_text(config: Mapping[str, Any], models: Sequence[str]) -> str:
+    synth = ("\n**The data are SYNTHETIC** (simulated texts and coders): the package shows the "
+             "procedure, not a substantive finding.\n" if config.get("project", {})
+             .get("synthetic") else "")
+    rows = "\n".join(f"| {m} | {config['models'][m].get('kind')} | "
+                     f"{config['models'][m].get('model') or config['models'][m].get('base_model')} |"
+                     for m in models)
+    return f"""# Replication package: {config.get('project', {}).get('name', 'textgauge project')}
+{synth}
+Made by textgauge. It holds what is needed to check the measurement validation of the
+machine coders below against the human coders, and to re-run the whole pipeline.
+
+| model | kind | model / base model |
+|---|---|---|
+{rows}
+
+## Contents
+
+- `config.yaml` - the effective configuration of the run (defaults filled in).
+- `codebook.md` - label definitions and coding instructions as the coders saw them;
+  `prompts/` - the prompt templates of prompted models.
+- `gold/sample.parquet|csv` - the stratified gold-standard sample (ids, texts, strata,
+  inclusion probabilities); `gold/codes.parquet|csv` - every human code (id, coder, label);
+  `gold/reference.parquet` - the reference label per item and how it was reached;
+  `gold/human_codes/` - the filled coding sheets as they came back.
+- `predictions/MODEL.gold.parquet|csv` - each model's predictions on the gold sample.
+- `metrics/MODEL/` - agreement and classification metrics (metrics.json with CIs, per class,
+  per stratum, against each coder, confusion matrix); `metrics/human/` - human-human agreement.
+- `report/` - the HTML validation report, methods section (markdown, LaTeX);
+  `methods.md` - the methods section.
+- `manifests/` - what produced each output: package versions, model revisions, prompt
+  hashes, config hash, seeds, git commit, dates.
+- `envs/` - the conda environments of the pipeline's rules.
+- `replication.json` - SHA-256 checksums of every file.
+
+## Re-run the validation (minutes, no model needed)
+
+```bash
+pip install textgauge            # or: pip install -e . in a textgauge checkout
+python -c "from textgauge.reporting.replication import revalidate; import json; \\
+print(json.dumps(revalidate('.'), indent=1))"      # run inside this folder
+```
+
+`revalidate` recomputes every model's metrics from `predictions/` and `gold/` with the
+same functions, seeds and settings (`config.yaml`: validation, labels, strata, project seed)
+and reports, per model, whether every number matches `metrics/` exactly (`all_match`).
+
+## Re-run the full pipeline
+
+1. Check out textgauge at the commit in `manifests/report.json` (`git_commit`); install it
+   (`pip install -e .`, CPU machines: `pip install torch==2.13.0` first) or use the conda
+   environments in `envs/` (`snakemake --sdm conda`).
+2. Put the corpus, the filled coding sheets and the training data where `config.yaml`
+   (`corpus.path`, `gold.codes`, `training.labelled`) expects them; the corpus itself is not
+   in this package (licence, size) unless you add it.
+3. `snakemake --cores 8 --configfile replication/config.yaml` (on SLURM:
+   `--workflow-profile profiles/slurm`, see docs/cluster.md). Seeds are in the config;
+   model revisions and package versions are in `manifests/`. GPU kernels are not bitwise
+   deterministic: fine-tuned models may differ in the last digits; the gold-set validation of
+   the predictions in this package is exactly reproducible.
+"""
+
+
+# ------------------------------------------------------------------ re-validation
+def _same(a: Any, b: Any, path: str = "", tol: float = 0.0) -> list[str]:
+    """Differences between two JSON-like values (NaN equals NaN; floats within ``tol``)."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                out.append(f"{path}/{k}: only in {'stored' if k in a else 'recomputed'}")
+            else:
+                out.extend(_same(a[k], b[k], f"{path}/{k}", tol))
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} vs {len(b)} entries"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
+                for d in _same(x, y, f"{path}[{i}]", tol)]
+    if isinstance(a, float) and isinstance(b, float):
+        if (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= tol:
+            return []
+        return [f"{path}: {a!r} vs {b!r}"]
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
+    if (a is None and isinstance(b, float) and math.isnan(b)) or \
+            (b is None and isinstance(a, float) and math.isnan(a)):
+        return []
+    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
+
+
+def _tables_differ(stored: Path, recomputed: Path) -> list[str]:
+    if not stored.exists():
+        return []
+    if stored.stat().st_size == 0 and recomputed.stat().st_size == 0:
+        return []
+    try:
+        a = pd.read_csv(stored, keep_default_na=False)
+        b = pd.read_csv(recomputed, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return [] if stored.read_bytes() == recomputed.read_bytes() else [f"{stored.name}: differs"]
+    return [] if a.equals(b) else [f"{stored.name}: table differs"]
+
+
+def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
+    """Recompute the validation metrics from a package; compare with the stored ones.
+
+    Returns ``{"all_match": bool, "models": {name: {"match", "differences", "kappa",
+    "macro_f1", "decision"}}, "human": {"match", "differences"}}``. ``tol=0`` asks for the
+    exact numbers (same seeds, same code: they are reproducible).
+    """
+    from textgauge.steps.validation import evaluate_stage, human_agreement_stage
+
+    pkg = Path(package_dir)
+    index = json.loads((pkg / "replication.json").read_text(encoding="utf-8"))
+    cfg = yaml.safe_load((pkg / "config.yaml").read_text(encoding="utf-8"))
+    labels = list(cfg["labels"])
+    vcfg = cfg["validation"]
+    seed = cfg["project"]["seed"]
+    strata = cfg["corpus"].get("strata", [])
+    result: dict[str, Any] = {"models": {}, "package": str(pkg)}
+    with tempfile.TemporaryDirectory(prefix="textgauge-revalidate-") as tmp:
+        t = Path(tmp)
+        human_stored = json.loads((pkg / "metrics/human/metrics.json").read_text())
+        human_new = human_agreement_stage(str(pkg / "gold/codes.parquet"),
+                                          str(pkg / "gold/sample.parquet"), labels, vcfg, seed,
+                                          str(t / "human.json"), str(t / "pairwise.csv"))
+        human_new = json.loads((t / "human.json").read_text())
+        stored_cmp = {k: v for k, v in human_stored.items() if k != "simulated_truth"}
+        diffs = _same(stored_cmp, human_new, "human", tol)
+        result["human"] = {"match": not diffs, "differences": diffs}
+        for m in index["models"]:
+            out = {f.split(".")[0]: str(t / m / f) for f in METRIC_FILES}
+            (t / m).mkdir()
+            evaluate_stage(m, str(pkg / f"predictions/{m}.gold.parquet"),
+                           str(pkg / "gold/reference.parquet"), str(pkg / "gold/codes.parquet"),
+                           str(pkg / "gold/sample.parquet"),
+                           str(pkg / "metrics/human/metrics.json"), labels, vcfg, strata, seed,
+                           out)
+            new = json.loads(Path(out["metrics"]).read_text())
+            stored = json.loads((pkg / f"metrics/{m}/metrics.json").read_text())
+            diffs = _same(stored, new, m, tol)
+            for f in METRIC_FILES[1:]:
+                diffs += _tables_differ(pkg / "metrics" / m / f, t / m / f)
+            result["models"][m] = {"match": not diffs, "differences": diffs,
+                                   "kappa": new["kappa"]["kappa"],
+                                   "macro_f1": new["macro_f1"]["estimate"],
+                                   "decision": new["decision"], "n": new["n_evaluated"]}
+    result["all_match"] = result["human"]["match"] and all(
+        r["match"] for r in result["models"].values())
+    return result
+
+
+def verify_checksums(package_dir: str | Path) -> list[str]:
+    """Files whose SHA-256 differs from replication.json (or that are missing)."""
+    pkg = Path(package_dir)
+    index = json.loads((pkg / "replication.json").read_text(encoding="utf-8"))
+    bad = []
+    for rel, meta in index["files"].items():  # .snakemake_timestamp is not listed
+        p = pkg / rel
+        if not p.exists() or sha256(p) != meta["sha256"]:
+            bad.append(rel)
+    return bad
+
+
+def revalidate_cli(argv: Sequence[str] | None = None) -> int:
+    """``textgauge revalidate DIR|TARBALL``: recompute and compare; exit 1 on any mismatch."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="textgauge revalidate", description=revalidate_cli.__doc__)
+    ap.add_argument("package", help="replication folder or replication.tar.gz")
+    ap.add_argument("--tol", type=float, default=0.0, help="absolute tolerance (default exact)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        pkg = Path(args.package)
+        if pkg.is_file():
+            pkg = unpack(pkg, tmp)
+        bad = verify_checksums(pkg)
+        res = revalidate(pkg, tol=args.tol)
+    for m, r in res["models"].items():
+        print(f"{m}: kappa={r['kappa']:.4f} macro-F1={r['macro_f1']:.4f} n={r['n']} "
+              f"{r['decision']}: {'reproduced' if r['match'] else 'DIFFERS'}")
+        for d in r["differences"][:10]:
+            print(f"  {d}")
+    print(f"human agreement: {'reproduced' if res['human']['match'] else 'DIFFERS'}")
+    if bad:
+        print(f"checksum mismatch: {', '.join(bad)}")
+    return 0 if res["all_match"] and not bad else 1

@@ -1,0 +1,125 @@
+"""The workflow lints clean, dry-runs with a job table, and plans its jobs (textgauge.planning.jobs).
+
+Each snakemake call here takes a few seconds (no job runs); they use a run folder whose
+workflow files are links into the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from textgauge.planning import jobs as jobplan
+
+REPO = Path(__file__).resolve().parents[2]
+LINKED = ["Snakefile", "workflow", "scripts", "prompts", "resources", "config.yaml", "config",
+          "envs", "profiles"]
+
+
+@pytest.fixture(scope="module")
+def rundir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("dryrun")
+    for name in LINKED:
+        (run / name).symlink_to(REPO / name)
+    return run
+
+
+def snakemake(run: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=run, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_lint_reports_nothing(rundir):
+    res = snakemake(rundir, "--lint", "--configfile", "config/test.yaml")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0 and "Lints for" not in out, out[-4000:]
+
+
+def test_dry_run_prints_the_job_table(rundir):
+    res = snakemake(rundir, "-n", "--configfile", "config/test.yaml")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    counts = jobplan.parse_job_stats(out)
+    assert counts["predict_shard"] == 2 and counts["train_encoder"] == 1, counts
+    assert counts["evaluate"] == 2 and counts["report"] == 1
+    assert "total" not in counts
+
+
+def test_dry_run_of_the_replication_target(rundir):
+    res = snakemake(rundir, "replication", "-n", "--configfile", "config/test.yaml")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    assert jobplan.parse_job_stats(out).get("replication") == 1
+
+
+def test_job_plan_with_the_slurm_profile(rundir):
+    plan = jobplan.plan_jobs(["--configfile", "config/test.yaml", "--workflow-profile",
+                              "profiles/slurm"], cwd=str(rundir), timeout=120)
+    assert plan.resources_known, plan.notes
+    r = plan.rules
+    assert r["train_encoder"].gpu_jobs == 1 and r["predict_shard"].gpu_jobs == 2
+    # the prompted coder of config/test.yaml is a local decoder (transformers): GPU jobs for
+    # the gold set and its positional-audit re-run (reversed order)
+    assert r["predict_gold"].gpu_jobs == 1 and r["predict_gold_order"].gpu_jobs == 1
+    assert plan.gpu_jobs == 5
+    # runtimes from profiles/slurm: train 480 min, predict_shard 240 per shard, and the rest
+    assert plan.gpu_hours == pytest.approx(
+        480 / 60 + 2 * 240 / 60 + r["predict_gold"].runtime_min / 60
+        + r["predict_gold_order"].runtime_min / 60)
+    # threads are the rules' requests (set-threads), not capped at the local cores
+    assert r["train_encoder"].cpu_hours == pytest.approx(8 * 480 / 60)
+    text = jobplan.format_plan(plan)
+    assert "train_encoder" in text and "gpu-h" in text
+
+
+def test_jobplan_cli_json(rundir, capsys):
+    rc = jobplan.jobplan_cli(["--json", "-d", str(rundir), "--", "--configfile",
+                              "config/test.yaml"])
+    assert rc == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["total_jobs"] == sum(r["jobs"] for r in data["rules"].values())
+    assert data["rules"]["predict_shard"]["jobs"] == 2
+
+
+# ------------------------------------------------------------------ parsing, no snakemake
+TABLE = """Building DAG of jobs...
+Job stats:
+job                   count
+------------------  -------
+ingest_corpus             1
+predict_shard          1000
+all                       1
+total                  1002
+
+Reasons:
+"""
+
+
+def test_parse_job_stats():
+    assert jobplan.parse_job_stats(TABLE) == {"ingest_corpus": 1, "predict_shard": 1000,
+                                              "all": 1}
+    assert jobplan.parse_job_stats("Nothing to be done.") == {}
+
+
+def test_summarise_counts_gpu_hours_and_gres():
+    jobs = [{"rule": "train_encoder", "threads": 4, "resources": {"runtime": 120, "gpu": 2}},
+            {"rule": "predict_shard", "threads": 1, "resources": {"runtime": 60,
+                                                                  "gres": "gpu:a100:1"}},
+            {"rule": "report", "threads": 1, "resources": {"runtime": 30, "gpu": 0}}]
+    plan = jobplan.summarise({"train_encoder": 1, "predict_shard": 1, "report": 1}, jobs)
+    assert plan.gpu_jobs == 2
+    assert plan.gpu_hours == pytest.approx(2 * 2 + 1)
+    assert plan.cpu_hours == pytest.approx(4 * 2 + 1 + 0.5)
+    assert not plan.notes
+
+
+def test_summarise_without_per_job_records_falls_back_to_counts():
+    plan = jobplan.summarise({"a": 3, "b": 1}, [])
+    assert plan.total_jobs == 4 and not plan.resources_known and plan.notes
