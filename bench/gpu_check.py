@@ -246,10 +246,10 @@ def vllm_child(args) -> dict:
     data = texts(args.n_vllm)
     reqs = tpl.requests([(f"t{i}", t) for i, t in enumerate(data)])
     path, weights = model_path("llama", args.smollm2_dir)
-    engine_cfg = {"model": path, "batch_size": args.vllm_batch,
+    engine_cfg = {"model": path, "inference_batch_size": args.vllm_batch,
                   "max_model_len": 1024}
     if args.dry_run:
-        engine_cfg["batch_size"] = 8
+        engine_cfg["inference_batch_size"] = 8
     else:
         engine_cfg["gpu_memory_utilization"] = 0.5
     t0 = time.perf_counter()

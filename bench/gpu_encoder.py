@@ -59,7 +59,8 @@ def main() -> int:
     import pandas as pd
     import torch
 
-    from textgauge.training.encoder import EncoderConfig, EncoderPredictor, train_encoder
+    from textgauge.options import EncoderModel
+    from textgauge.training.encoder import EncoderPredictor, train_encoder
 
     corpus = pd.read_csv(ROOT / "resources/example/corpus.csv")
     truth = pd.read_csv(ROOT / "resources/example/truth.csv")
@@ -74,14 +75,14 @@ def main() -> int:
         train = df.sample(min(args.n_train, len(df)), random_state=1, replace=args.n_train > len(df))
         train = train.assign(id=[f"t{i}" for i in range(len(train))])
         val = df.sample(500, random_state=2).assign(id=lambda d: [f"v{i}" for i in range(len(d))])
-        cfg = EncoderConfig(base_model=path, epochs=1, batch_size=32, max_length=128,
+        cfg = EncoderModel(base_model=path, epochs=1, train_batch_size=32, max_length=128,
                             learning_rate=3e-5, early_stopping_patience=1)
         t0 = time.perf_counter()
         summary = train_encoder(train, val, labels, cfg, work / f"{kind}-run")
         t_train = time.perf_counter() - t0
         texts = (df["text"].tolist() * (args.n_infer // len(df) + 1))[: args.n_infer]
         ids = [f"x{i}" for i in range(len(texts))]
-        pred = EncoderPredictor(work / f"{kind}-run" / "model", batch_size=256, max_length=128)
+        pred = EncoderPredictor(work / f"{kind}-run" / "model", inference_batch_size=256, max_length=128)
         pred.predict(ids[:512], texts[:512])  # warm-up
         torch.cuda.synchronize() if torch.cuda.is_available() else None
         t0 = time.perf_counter()

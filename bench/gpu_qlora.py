@@ -18,8 +18,11 @@ from tests.test_lora import CODEBOOK, ROOT, _data  # noqa: E402
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from tests.tiny_models import tiny_llama  # noqa: E402
+from textgauge.inference.backends.lora import lora_predictor  # noqa: E402
 from textgauge.inference.prompting import PromptTemplate  # noqa: E402
-from textgauge.training.lora import LoraTrainConfig, lora_predictor, lora_size, train_lora  # noqa: E402
+from textgauge.options import LoraModel  # noqa: E402
+from textgauge.training.lora import train_lora  # noqa: E402
+from textgauge.training.lora_size import lora_size  # noqa: E402
 
 KEYS = ("device", "precision", "trainable_parameters", "quantized_linear_layers",
         "first_train_loss", "last_train_loss", "train_runtime_s", "peak_gpu_memory_gib")
@@ -44,19 +47,20 @@ def main() -> None:
     torch.cuda.empty_cache()
     for quant in (None, "4bit"):
         torch.cuda.reset_peak_memory_stats()
-        c = LoraTrainConfig.from_dict(dict(
-            base_model="/tmp/gc/big", prompt=str(ROOT / "prompts/zeroshot.jinja"), quantize=quant,
-            epochs=2, batch_size=8, max_length=512, learning_rate=2e-4, logging_steps=2, seed=1))
+        c = LoraModel.from_dict(dict(
+            base_model="/tmp/gc/big", prompt=str(ROOT / "prompts/zeroshot.jinja"),
+            quantize=quant or "none", epochs=2, train_batch_size=8, max_length=512, learning_rate=2e-4, logging_steps=2, seed=1))
         t0 = time.perf_counter()
         s = train_lora(_data(96, 1, "t"), _data(24, 2, "v"), list(CODEBOOK), c, tpl,
                        f"/tmp/gc/out{quant}")
-        est = lora_size("/tmp/gc/big", 16, "all-linear", quant, batch_size=8, seq_len=140,
+        est = lora_size("/tmp/gc/big", 16, "all-linear", quant, train_batch_size=8, seq_len=140,
                         gradient_checkpointing=s["gradient_checkpointing"])
         row = {k: s[k] for k in KEYS}
         row.update(estimate_total_gib_seq140=est["memory_gib_total"], estimate=est["memory_gib"],
                    wall_s=time.perf_counter() - t0)
-        backend = lora_predictor(f"/tmp/gc/out{quant}", {"eval_batch_size": 16,
-                                                         "inference_quantize": quant})
+        backend = lora_predictor(f"/tmp/gc/out{quant}", LoraModel.from_dict(
+            {"base_model": "/tmp/gc/big", "inference_quantize": quant,
+             "limits": {"inference_batch_size": 16}}))
         got: list = []
         df = _data(48, 7, "p")
         t0 = time.perf_counter()

@@ -1,8 +1,4 @@
-"""Rule coding_sheets: blinded sheets per coder (see textgauge.data.coding)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import stages
+"""Rule coding_sheets: blinded coding sheets per coder (textgauge.steps.gold.coding_sheets)."""
+from textgauge.steps import gold, run
 
-with friendly_errors("write the coding sheets", snakemake.log[0]):
-    stages.sheets_stage(snakemake.input.sample, snakemake.params.coders, snakemake.params.seed,
-                        snakemake.params.codebook, snakemake.params.instructions,
-                        list(snakemake.output.sheets), snakemake.output.codebook)
+run(gold.coding_sheets, snakemake, "write the coding sheets")

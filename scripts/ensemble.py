@@ -1,10 +1,5 @@
-"""Rule ensemble: majority vote of the machine coders (textgauge.audits.ensemble)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import audit_stages
+"""Rule ensemble: majority vote of the machine coders (textgauge.steps.audit)."""
+from textgauge.steps import run
+from textgauge.steps.audit import ensemble
 
-with friendly_errors("build the ensemble", snakemake.log[0]):
-    audit_stages.ensemble_stage(snakemake.params.models, list(snakemake.input.predictions),
-                                snakemake.input.reference, snakemake.input.sample,
-                                snakemake.params.labels, snakemake.params.validation,
-                                snakemake.params.seed, snakemake.output.audit,
-                                snakemake.output.votes)
+run(ensemble, snakemake, "build the ensemble")

@@ -1,11 +1,5 @@
-"""Rule evaluate: a machine coder against the gold standard (see textgauge.steps.validation)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import validation
+"""Rule evaluate: one machine coder against the gold standard (textgauge.steps.validate.evaluate)."""
+from textgauge.steps import run
+from textgauge.steps.validate import evaluate
 
-with friendly_errors(f"evaluate {snakemake.wildcards.model}", snakemake.log[0]):
-    validation.evaluate_stage(snakemake.wildcards.model, snakemake.input.predictions,
-                              snakemake.input.reference, snakemake.input.codes,
-                              snakemake.input.sample, snakemake.input.human,
-                              snakemake.params.labels, snakemake.params.validation,
-                              snakemake.params.strata, snakemake.params.seed,
-                              {k: v for k, v in snakemake.output.items()})
+run(evaluate, snakemake, "evaluate {model}")

@@ -1,11 +1,4 @@
-"""Rule import_codes: validate human codes and derive reference labels (textgauge.data.coding)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import stages
+"""Rule import_codes: validate the human codes, derive reference labels (textgauge.steps.gold.import_codes)."""
+from textgauge.steps import gold, run
 
-with friendly_errors("import the human codes", snakemake.log[0]):
-    adjudication = snakemake.input.adjudication or None
-    stages.import_codes_stage(snakemake.input.sample, snakemake.params.labels,
-                              snakemake.params.gold, dict(snakemake.params.sheet_files),
-                              adjudication if isinstance(adjudication, str) else None,
-                              snakemake.output.codes, snakemake.output.reference,
-                              snakemake.output.adjudication_sheet, snakemake.output.summary)
+run(gold.import_codes, snakemake, "import the human codes")

@@ -1,9 +1,5 @@
-"""Rule positional_audit: label-order sensitivity of a prompted coder (textgauge.audits.core)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import audit_stages
+"""Rule positional_audit: label-order sensitivity of a prompted coder (textgauge.steps.audit)."""
+from textgauge.steps import run
+from textgauge.steps.audit import positional_audit
 
-with friendly_errors(f"audit positions of {snakemake.wildcards.model}", snakemake.log[0]):
-    parts = {"fixed": snakemake.input.fixed}
-    parts.update(zip(snakemake.params.orders, snakemake.input.others, strict=True))
-    audit_stages.positional_stage(snakemake.wildcards.model, parts, snakemake.input.reference,
-                                  snakemake.input.sample, snakemake.output.audit)
+run(positional_audit, snakemake, "audit positions of {model}")

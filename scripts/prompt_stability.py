@@ -1,11 +1,5 @@
-"""Rule prompt_stability: Krippendorff's alpha across paraphrased prompts (textgauge.audits.core)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import audit_stages
+"""Rule prompt_stability: Krippendorff's alpha across paraphrased prompts (textgauge.steps.review)."""
+from textgauge.steps import run
+from textgauge.steps.review import prompt_stability
 
-with friendly_errors(f"audit prompt stability of {snakemake.wildcards.model}", snakemake.log[0]):
-    i = snakemake.input
-    audit_stages.prompt_stability_stage(snakemake.wildcards.model, i.base,
-                                        snakemake.params.base_prompt, list(i.variants),
-                                        list(snakemake.params.templates), i.reference,
-                                        snakemake.params.validation, snakemake.params.seed,
-                                        snakemake.output.audit)
+run(prompt_stability, snakemake, "audit prompt stability of {model}")

@@ -1,8 +1,5 @@
-"""Rule report: HTML report, methods section and run manifest (see textgauge.reporting.report)."""
-from textgauge.logs import friendly_errors
-from textgauge.reporting import report
+"""Rule report: HTML report, methods section and run manifest (textgauge.steps.report)."""
+from textgauge.steps import run
+from textgauge.steps.report import report
 
-with friendly_errors("write the report", snakemake.log[0]):
-    report.report_stage({k: v for k, v in snakemake.input.items()},
-                        {k: v for k, v in snakemake.output.items()}, snakemake.params.config,
-                        snakemake.params.models)
+run(report, snakemake, "write the report")

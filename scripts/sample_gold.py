@@ -1,8 +1,4 @@
-"""Rule sample_gold: stratified, seeded gold-standard sample (see textgauge.data.gold)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import stages
+"""Rule sample_gold: the stratified, seeded gold-standard sample (textgauge.steps.gold.sample_gold)."""
+from textgauge.steps import gold, run
 
-with friendly_errors("draw the gold sample", snakemake.log[0]):
-    stages.sample_gold_stage(snakemake.input.corpus, snakemake.params.gold,
-                             snakemake.params.training, snakemake.output.sample,
-                             snakemake.output.summary, snakemake.params.labels)
+run(gold.sample_gold, snakemake, "draw the gold sample")

@@ -1,6 +1,4 @@
-"""Rule shard_corpus: split the corpus by id hash (see textgauge.data.corpus.shard_corpus)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import stages
+"""Rule shard_corpus: split the corpus by id hash (textgauge.steps.corpus.shard_corpus)."""
+from textgauge.steps import corpus, run
 
-with friendly_errors("shard the corpus", snakemake.log[0]):
-    stages.shard_stage(snakemake.input.corpus, list(snakemake.output.shards))
+run(corpus.shard_corpus, snakemake, "shard the corpus")

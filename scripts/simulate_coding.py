@@ -1,9 +1,4 @@
-"""Rule simulate_coding (SYNTHETIC example only): simulated coders fill the sheets."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import stages
+"""Rule simulate_coding: SYNTHETIC example only, simulated coders fill the sheets (textgauge.steps.gold.simulate_coding)."""
+from textgauge.steps import gold, run
 
-with friendly_errors("simulate the coders", snakemake.log[0]):
-    stages.simulate_stage(list(snakemake.input.sheets), snakemake.params.coders,
-                          snakemake.input.truth, snakemake.input.coders,
-                          snakemake.params.adjudicator_accuracy, snakemake.params.seed,
-                          list(snakemake.output.coded), snakemake.output.adjudication)
+run(gold.simulate_coding, snakemake, "simulate the coders")

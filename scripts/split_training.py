@@ -1,8 +1,4 @@
-"""Rule split_training: train/validation split with the gold set held out (textgauge.data.splits)."""
-from textgauge.logs import friendly_errors
-from textgauge.steps import stages
+"""Rule split_training: train/validation split with the gold set held out (textgauge.steps.finetune.split_training)."""
+from textgauge.steps import finetune, run
 
-with friendly_errors("split the training data", snakemake.log[0]):
-    stages.split_stage(snakemake.input.corpus, snakemake.input.sample, snakemake.params.training,
-                       snakemake.params.labels, snakemake.output.train, snakemake.output.val,
-                       snakemake.output.summary, snakemake.input.rejects)
+run(finetune.split_training, snakemake, "split the training data")

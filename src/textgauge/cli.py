@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return samplesize_cli(rest) or 0
         if args.command == "plan":
-            from textgauge.planning.cost import plan_cli
+            from textgauge.planning.cli import plan_cli
 
             return plan_cli(rest) or 0
         if args.command == "plan-jobs":
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return jobplan_cli(rest) or 0
         if args.command == "lora-size":
-            from textgauge.training.lora import lora_size_cli
+            from textgauge.training.lora_size import lora_size_cli
 
             return lora_size_cli(rest) or 0
         if args.command == "revalidate":

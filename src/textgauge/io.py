@@ -1,11 +1,13 @@
 """Files the workflow writes: durable checkpoints, atomic writes, manifests.
 
 A run over 50,000 texts must survive being killed at text 8,000: every finished batch is
-appended to a JSONL file, flushed and fsynced; a restart reads the ids already done and skips
-them. Tables and JSON are written to a temporary file and renamed, so a reader never sees a
-half-written output. Every stage that makes a model-dependent output writes a manifest
-(versions, seeds, config and prompt hashes, git commit, dates) next to it: a replication
-package is only as good as its record of what ran.
+appended to a JSONL file, flushed and fsynced; a restart reads the records already there and
+reuses those that answer the same request. A checkpoint line that is not a record is counted
+and reported (:func:`scan_checkpoint`), never silently skipped. Tables and JSON are written to
+a temporary file and renamed, so a reader never sees a half-written output. Every stage that
+makes a model-dependent output writes a manifest (versions, seeds, config and prompt hashes,
+git commit, dates) next to it: a replication package is only as good as its record of what
+ran.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import platform
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +64,52 @@ class CheckpointWriter:
         self.close()
 
 
-def read_checkpoint(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield the records of a checkpoint; a torn last line (killed mid-write) is skipped."""
+@dataclass
+class CheckpointScan:
+    """What a checkpoint file holds: its valid records, and the lines that are not records.
+
+    ``corrupt`` lists ``(line number, why)`` for lines that are not JSON, not a JSON object
+    or have no id (1-based line numbers); ``torn_last_line`` is True when the last line is
+    cut off (a run killed mid-write: that record is simply redone).
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    corrupt: list[tuple[int, str]] = field(default_factory=list)
+    torn_last_line: bool = False
+
+
+def scan_checkpoint(path: str | Path) -> CheckpointScan:
+    """Read a checkpoint, counting every line that is not a usable record (never silently)."""
+    out = CheckpointScan()
     p = Path(path)
     if not p.exists():
-        return
-    with open(p, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue  # only the last line can be torn; it is redone
+        return out
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().split("\n")
+    ends_clean = lines[-1] == ""
+    numbered = [(i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip()]
+    for k, (no, line) in enumerate(numbered):
+        last = k == len(numbered) - 1
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if last and not ends_clean:
+                out.torn_last_line = True
+            else:
+                out.corrupt.append((no, "not JSON"))
+            continue
+        if not isinstance(rec, dict):
+            out.corrupt.append((no, "not a JSON object"))
+        elif rec.get("id") is None or str(rec.get("id")) == "":
+            out.corrupt.append((no, "no id"))
+        else:
+            out.records.append(rec)
+    return out
+
+
+def read_checkpoint(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the valid records of a checkpoint (see :func:`scan_checkpoint` for the others)."""
+    yield from scan_checkpoint(path).records
 
 
 def done_ids(path: str | Path) -> set[str]:

@@ -12,8 +12,8 @@ from textgauge.audits.ensemble import (
     majority_vote,
     self_consistency,
 )
+from textgauge.audits.review_queue import review_queue
 from textgauge.errors import InputDataError
-from textgauge.stats.calibration import review_queue
 
 
 def _table(labels, confs, status=None):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -13,8 +15,12 @@ from tests.conftest import snakemake
 from textgauge.audits.review_queue import (
     NO_ANSWER,
     final_labels,
+    gold_correctness,
     import_review,
+    kappa_after_review,
     read_review_codes,
+    review_queue,
+    review_size,
     tabulate_review,
 )
 from textgauge.errors import InputDataError
@@ -183,7 +189,8 @@ def test_review_and_error_sheet_round_trip_in_the_workflow(tiny_run):
 @pytest.mark.slow
 def test_report_shows_the_imported_sections(tiny_run, tmp_path):
     """audit_sections + the template: the imported audits render; unconfigured ones stay out."""
-    from textgauge.reporting.report import audit_sections, report_stage
+    from textgauge.reporting.report import audit_sections
+    from textgauge.steps.report import load_json, report
 
     wd = tiny_run
     r = wd / "results"
@@ -193,7 +200,8 @@ def test_report_shows_the_imported_sections(tiny_run, tmp_path):
     models = list(config["models"])
     base = [str(r / f"audits/{m}/audit.json") for m in models]
     extra = [str(r / "audits/encoder/review.json"), str(r / "audits/encoder/error_patterns.json")]
-    sections = audit_sections(base + extra, config)
+    sections = audit_sections([(p, load_json(p)) for p in base + extra],
+                              config["validation"]["review_fraction"])
     enc = sections["models"]["encoder"]
     assert enc["review_import"]["n_reviewed"] == 30 and enc["error_patterns"]["n_coded"] > 0
     assert "retest" not in enc and "review_import" not in sections["models"]["zeroshot"]
@@ -204,12 +212,13 @@ def test_report_shows_the_imported_sections(tiny_run, tmp_path):
                 "human": str(r / "validation/human/metrics.json"),
                 "ingest": str(r / "corpus/ingest.json"), "gold": str(r / "gold/sample.json"),
                 "codes": str(r / "gold/codes.json"),
-                "training": [str(r / "models/encoder/training.json")], "audits": audit_paths}
+                "training": [str(r / "models/encoder/training.json")], "audits": audit_paths,
+                "label_issues": None}
 
     def render(audit_paths, name):
         out = {k: str(tmp_path / f"{name}.{k}") for k in ("html", "methods", "latex",
                                                          "manifest")}
-        report_stage(inputs(audit_paths), out, config, models)
+        report(**inputs(audit_paths), **out, config=config, models=models)
         return Path(out["html"]).read_text()
 
     html = render(base + extra, "with")
@@ -220,3 +229,53 @@ def test_report_shows_the_imported_sections(tiny_run, tmp_path):
     assert "human review of the queue" not in plain and "error pattern</th>" not in plain
     assert "test-retest" not in plain and "prompt stability" not in plain
     assert "audits.error_codes" in plain
+
+
+# ------------------------------------------------------------- selecting the queue
+
+
+@pytest.mark.parametrize("n,frac", [(100, 0.15), (101, 0.15), (7, 0.15), (20, 0.1), (50, 0.0)])
+def test_review_queue_exact_size_lowest_confidence(n, frac):
+    rng = np.random.default_rng(n)
+    conf = rng.uniform(0.3, 1, n)
+    preds = pd.DataFrame({"id": [f"d{i}" for i in range(n)], "label": "a", "confidence": conf,
+                          "status": "ok", "text": "x"})
+    q = review_queue(preds, review_fraction=frac, extra_columns=["text"])
+    k = math.ceil(round(frac * n, 9))
+    assert len(q) == k == review_size(n, frac)
+    assert set(q["id"]) == set(preds.nsmallest(k, "confidence")["id"])
+    assert q["rank"].tolist() == list(range(1, k + 1))
+    assert q["confidence"].is_monotonic_increasing
+    assert "text" in q.columns
+
+
+def test_review_queue_invalid_first_and_exclusions():
+    preds = pd.DataFrame({"id": list("abcdefghij"), "label": ["x"] * 9 + [None],
+                          "confidence": [0.9, 0.2, 0.8, 0.7, 0.6, 0.95, 0.99, 0.5, 0.85, None],
+                          "status": ["ok"] * 9 + ["failed"]})
+    q = review_queue(preds, review_fraction=0.2)
+    assert q["id"].tolist() == ["j", "b"]
+    assert q["reason"].tolist() == ["invalid_or_failed", "low_confidence"]
+    assert q.attrs["threshold"] == 0.2
+    q2 = review_queue(preds, review_fraction=0.2, exclude_ids=["j", "b", "a"])
+    assert len(q2) == 2 and q2["id"].tolist() == ["h", "e"]
+
+
+def test_kappa_after_review_accepted_part_is_better():
+    rng = np.random.default_rng(4)
+    n = 3000
+    truth = rng.choice(["pro", "con", "neutral"], n)
+    conf = rng.uniform(0.4, 1, n)
+    wrong = rng.random(n) > conf  # low confidence -> often wrong
+    pred = np.where(wrong, rng.choice(["pro", "con", "neutral"], n), truth)
+    preds = pd.DataFrame({"id": [str(i) for i in range(n)], "label": pred,
+                          "confidence": conf, "status": "ok"})
+    gold = pd.DataFrame({"id": [str(i) for i in range(500)], "reference": truth[:500]})
+    out = kappa_after_review(preds, gold, review_fraction=0.15, bootstrap=200).set_index("subset")
+    assert out.loc["all_gold", "n"] == 500
+    assert out.loc["auto_accepted", "n"] + out.loc["reviewed", "n"] == 500
+    assert out.loc["auto_accepted", "kappa"] > out.loc["all_gold", "kappa"]
+    assert out.loc["all_gold", "kappa_ci_low"] < out.loc["all_gold", "kappa"] < out.loc[
+        "all_gold", "kappa_ci_high"]
+    gc = gold_correctness(gold, preds)
+    assert gc["correct"].mean() == pytest.approx(out.loc["all_gold", "accuracy"])

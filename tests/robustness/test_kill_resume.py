@@ -55,7 +55,7 @@ def job(model_dir: str, checkpoint: str, out: str) -> None:
     from textgauge.inference.backends.transformers import TransformersBackend
 
     torch.set_num_threads(1)
-    backend = TransformersBackend(model_dir, batch_size=BATCH, device="cpu", dtype="float32")
+    backend = TransformersBackend(model_dir, inference_batch_size=BATCH, device="cpu", dtype="float32")
     score = backend._score_batch
 
     def slow_score(reqs):
@@ -137,7 +137,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
     from textgauge.inference.backends.runner import run_with_checkpoint
     from textgauge.inference.backends.transformers import TransformersBackend
 
-    ref = run_with_checkpoint(TransformersBackend(str(model), batch_size=BATCH, device="cpu",
+    ref = run_with_checkpoint(TransformersBackend(str(model), inference_batch_size=BATCH, device="cpu",
                                                   dtype="float32"),
                               requests(), tmp_path / "ref.jsonl", fail_bound=0.0)
     assert [r["id"] for r in got] == list(ref["id"])

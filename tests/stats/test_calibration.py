@@ -1,11 +1,8 @@
-"""Calibration, coverage-accuracy, review queue, kappa after review (+ their figures)."""
+"""Calibration and coverage-accuracy (textgauge.stats.calibration) and their figures."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -15,10 +12,6 @@ from textgauge.stats.calibration import (
     calibration_bins,
     coverage_accuracy_curve,
     expected_calibration_error,
-    gold_correctness,
-    kappa_after_review,
-    review_queue,
-    review_size,
 )
 
 
@@ -66,53 +59,6 @@ def test_coverage_accuracy_curve():
     c2, p2 = _simulated(seed=1)
     acc = coverage_accuracy_curve(c2, p2)["accuracy"].to_numpy()
     assert acc[len(acc) // 10] > acc[-1] + 0.1  # confident items are more often right
-
-
-@pytest.mark.parametrize("n,frac", [(100, 0.15), (101, 0.15), (7, 0.15), (20, 0.1), (50, 0.0)])
-def test_review_queue_exact_size_lowest_confidence(n, frac):
-    rng = np.random.default_rng(n)
-    conf = rng.uniform(0.3, 1, n)
-    preds = pd.DataFrame({"id": [f"d{i}" for i in range(n)], "label": "a", "confidence": conf,
-                          "status": "ok", "text": "x"})
-    q = review_queue(preds, review_fraction=frac, extra_columns=["text"])
-    k = math.ceil(round(frac * n, 9))
-    assert len(q) == k == review_size(n, frac)
-    assert set(q["id"]) == set(preds.nsmallest(k, "confidence")["id"])
-    assert q["rank"].tolist() == list(range(1, k + 1))
-    assert q["confidence"].is_monotonic_increasing
-    assert "text" in q.columns
-
-
-def test_review_queue_invalid_first_and_exclusions():
-    preds = pd.DataFrame({"id": list("abcdefghij"), "label": ["x"] * 9 + [None],
-                          "confidence": [0.9, 0.2, 0.8, 0.7, 0.6, 0.95, 0.99, 0.5, 0.85, None],
-                          "status": ["ok"] * 9 + ["failed"]})
-    q = review_queue(preds, review_fraction=0.2)
-    assert q["id"].tolist() == ["j", "b"]
-    assert q["reason"].tolist() == ["invalid_or_failed", "low_confidence"]
-    assert q.attrs["threshold"] == 0.2
-    q2 = review_queue(preds, review_fraction=0.2, exclude_ids=["j", "b", "a"])
-    assert len(q2) == 2 and q2["id"].tolist() == ["h", "e"]
-
-
-def test_kappa_after_review_accepted_part_is_better():
-    rng = np.random.default_rng(4)
-    n = 3000
-    truth = rng.choice(["pro", "con", "neutral"], n)
-    conf = rng.uniform(0.4, 1, n)
-    wrong = rng.random(n) > conf  # low confidence -> often wrong
-    pred = np.where(wrong, rng.choice(["pro", "con", "neutral"], n), truth)
-    preds = pd.DataFrame({"id": [str(i) for i in range(n)], "label": pred,
-                          "confidence": conf, "status": "ok"})
-    gold = pd.DataFrame({"id": [str(i) for i in range(500)], "reference": truth[:500]})
-    out = kappa_after_review(preds, gold, review_fraction=0.15, n_boot=200).set_index("subset")
-    assert out.loc["all_gold", "n"] == 500
-    assert out.loc["auto_accepted", "n"] + out.loc["reviewed", "n"] == 500
-    assert out.loc["auto_accepted", "kappa"] > out.loc["all_gold", "kappa"]
-    assert out.loc["all_gold", "kappa_ci_low"] < out.loc["all_gold", "kappa"] < out.loc[
-        "all_gold", "kappa_ci_high"]
-    gc = gold_correctness(gold, preds)
-    assert gc["correct"].mean() == pytest.approx(out.loc["all_gold", "accuracy"])
 
 
 def test_figures(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from textgauge.stats.core import _kappa_parts
+from textgauge.stats import kappa_parts
 from textgauge.stats.samplesize import (
     cell_probabilities,
     kappa_n_for_ci,
@@ -22,14 +22,14 @@ def _simulate(kappa: float, n: int, prev, reps: int, seed: int) -> dict[str, np.
     cells = cell_probabilities(kappa, prev).ravel()
     k = len(prev)
     t = np.random.default_rng(seed).multinomial(n, cells, size=reps).reshape(reps, k, k)
-    return _kappa_parts(t.astype(float), np.eye(k))
+    return kappa_parts(t.astype(float), np.eye(k))
 
 
 def test_cell_probabilities_have_requested_kappa_and_margins():
     c = cell_probabilities(0.55, PREV)
     np.testing.assert_allclose(c.sum(0), PREV)
     np.testing.assert_allclose(c.sum(1), PREV)
-    assert float(_kappa_parts(c, np.eye(3))["kappa"]) == pytest.approx(0.55)
+    assert float(kappa_parts(c, np.eye(3))["kappa"]) == pytest.approx(0.55)
     with pytest.raises(ValueError, match="impossible"):
         cell_probabilities(-0.9, [0.9, 0.1])
 

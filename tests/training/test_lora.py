@@ -19,15 +19,11 @@ import torch  # noqa: E402
 
 from tests.tiny_models import tiny_llama  # noqa: E402
 from textgauge.errors import InputDataError  # noqa: E402
+from textgauge.inference.backends.lora import LoraBackend, lora_predictor  # noqa: E402
 from textgauge.inference.prompting import PromptTemplate  # noqa: E402
-from textgauge.training.lora import (  # noqa: E402
-    LoraTrainConfig,
-    lora_predictor,
-    lora_size,
-    lora_size_cli,
-    sft_records,
-    train_lora,
-)
+from textgauge.options import LoraModel  # noqa: E402
+from textgauge.training.lora import sft_records, train_lora  # noqa: E402
+from textgauge.training.lora_size import lora_size, lora_size_cli  # noqa: E402
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(1)
@@ -71,12 +67,12 @@ def base_dir(tmp_path_factory, template) -> Path:
     return tiny_llama(tmp_path_factory.mktemp("tiny") / "base", texts)
 
 
-def _cfg(base: Path, **kw) -> LoraTrainConfig:
+def _cfg(base: Path, **kw) -> LoraModel:
     d = dict(base_model=str(base), prompt=str(ROOT / "prompts" / "zeroshot.jinja"), r=8,
-             alpha=16, dropout=0.0, epochs=4, learning_rate=2e-2, batch_size=8,
+             alpha=16, dropout=0.0, epochs=4, learning_rate=2e-2, train_batch_size=8,
              eval_batch_size=16, max_length=512, warmup_ratio=0.0, logging_steps=1, seed=3)
     d.update(kw)
-    return LoraTrainConfig.from_dict(d)
+    return LoraModel.from_dict(d)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +173,8 @@ def test_lora_size_cli(base_dir, capsys):
 
 def test_adapter_inference_gives_label_probabilities(trained, template, base_dir):
     out, _ = trained
-    backend = lora_predictor(out / "model", {"eval_batch_size": 4}, threads=1)
+    model = LoraModel.from_dict({"base_model": "x", "limits": {"inference_batch_size": 4}})
+    backend = lora_predictor(out / "model", model, threads=1)
     df = _data(9, 7, "p")
     reqs = template.requests(list(zip(df["id"], df["text"], strict=True)))
     preds = []
@@ -192,11 +189,10 @@ def test_adapter_inference_gives_label_probabilities(trained, template, base_dir
     assert d["backend"] == "transformers-lora" and "LoRA adapter" in d["revision"]
     # the adapter is applied (differs from the base model) and merging changes nothing
     from textgauge.inference.backends.transformers import TransformersBackend
-    from textgauge.training.lora import LoraBackend
 
     base_preds, unmerged = [], []
-    TransformersBackend(str(base_dir), batch_size=4).classify(reqs, base_preds.extend)
-    LoraBackend(out / "adapter", batch_size=4, merge=False).classify(reqs, unmerged.extend)
+    TransformersBackend(str(base_dir), inference_batch_size=4).classify(reqs, base_preds.extend)
+    LoraBackend(out / "adapter", inference_batch_size=4, merge=False).classify(reqs, unmerged.extend)
     by_id = {p.id: p for p in preds}
     gap = max(abs(by_id[b.id].probs[k] - b.probs[k]) for b in base_preds for k in CODEBOOK)
     assert gap > 0.05

@@ -153,6 +153,8 @@ def rules_of(text: str) -> dict[str, str]:
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
 def test_every_rule_declares_a_conda_env(path):
     for name, body in rules_of(path.read_text()).items():
+        if re.search(r"^\s*conda:\s*\n\s*model_env\s*$", body, re.M):
+            continue  # chosen per model backend: test_predict_env_is_chosen_by_backend
         m = re.search(r"^\s*conda:\s*\n\s*[\"']([^\"']+)[\"']", body, re.M)
         assert m, f"rule {name} in {path.name} has no conda: directive"
         env = (path.parent / m.group(1)).resolve()
@@ -164,4 +166,116 @@ def test_rules_were_found():
     names = set()
     for p in RULE_FILES:
         names |= set(rules_of(p.read_text()))
+        names |= set(re.findall(r"^use rule \w+ as (\w+)", p.read_text(), re.M))
     assert {"train_encoder", "predict_shard", "predict_gold", "report", "replication"} <= names
+
+
+# ------------------------------------------------------------------ predict rules: env per backend
+COMMON_SMK = REPO / "workflow/rules/common.smk"
+B = "textgauge.inference.backends."
+#: what the predict step loads whatever the backend (dispatchers: read at module level only,
+#: their lazy imports are the per-backend choice below)
+DISPATCH = ["textgauge.steps.infer", "textgauge.inference.predictions"]
+COMMON = [B + "runner", "textgauge.inference.prompting"]
+#: the modules that run each backend / kind (read whole, lazy imports included)
+RUNS = {"openai": [B + "openai", B + "asyncengine", B + "batch", B + "registry"],
+        "anthropic": [B + "anthropic", B + "asyncengine", B + "batch", B + "registry"],
+        "vllm": [B + "vllm", B + "registry", "textgauge.inference.aliases"],
+        "transformers": [B + "transformers", "textgauge.inference.aliases"],
+        "encoder": ["textgauge.training.encoder", "textgauge.inference.aliases"],
+        "lora": [B + "lora", B + "transformers", "textgauge.inference.aliases"]}
+#: import name -> distribution name, where they differ
+IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml"}
+#: a distribution that a listed one always brings along (its hard dependency)
+BROUGHT_BY = {"numpy": {"pandas"}, "httpx2": {"openai", "anthropic"}, "tqdm": {"transformers"},
+              "torch": {"vllm", "peft"}}
+SRC = REPO / "src"
+
+
+def module_file(mod: str) -> Path | None:
+    for p in (SRC / (mod.replace(".", "/") + ".py"), SRC / mod.replace(".", "/") / "__init__.py"):
+        if p.exists():
+            return p
+    return None
+
+
+def imported(mod: str, lazy: bool) -> list[str]:
+    import ast
+
+    tree = ast.parse(module_file(mod).read_text())
+    out = []
+    for n in (ast.walk(tree) if lazy else tree.body):
+        if isinstance(n, ast.Import):
+            out += [a.name for a in n.names]
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+            out += [n.module] + [f"{n.module}.{a.name}" for a in n.names]
+    return out
+
+
+def third_party_imports(run: list[str]) -> set[str]:
+    """Top-level third-party modules the predict step imports for one backend: the modules
+    that run it read whole (lazy imports too), every other textgauge module at module level
+    (what importing it loads)."""
+    import sys
+
+    todo = [(m, False) for m in DISPATCH] + [(m, True) for m in COMMON + run]
+    seen: set = set()
+    found: set[str] = set()
+    while todo:
+        mod, lazy = todo.pop()
+        if (mod, lazy) in seen or module_file(mod) is None:
+            continue
+        seen.add((mod, lazy))
+        for name in imported(mod, lazy):
+            top = name.split(".")[0]
+            if top == "textgauge":
+                parts = name.split(".")
+                todo += [(".".join(parts[:i]), False) for i in range(1, len(parts) + 1)]
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                found.add(IMPORT_TO_DIST.get(top, top))
+    return found
+
+
+def env_provides(path: Path) -> set[str]:
+    env = load_env(path)
+    names = {CONDA_TO_PYPI.get(s.split()[0], s.split()[0]) for s in conda_specs(env)}
+    names |= {Requirement(s).name for s in pip_specs(env) if not s.startswith("-e")}
+    names = {canonicalize_name(n) for n in names}
+    return names | {dep for dep, by in BROUGHT_BY.items() if by & names}
+
+
+def backend_envs() -> dict[str, str]:
+    """BACKEND_ENVS of workflow/rules/common.smk (the function model_env reads it)."""
+    import ast
+
+    m = re.search(r"^BACKEND_ENVS = (\{.*?\})$", COMMON_SMK.read_text(), re.M | re.S)
+    return ast.literal_eval(m.group(1))
+
+
+def test_predict_env_is_chosen_by_backend():
+    """The predict rules take `conda: model_env`; each backend's env exists; API and vLLM
+    coders do not run in the training env."""
+    text = (REPO / "workflow/rules/infer.smk").read_text()
+    body = rules_of(text)["predict_gold"]
+    assert re.search(r"^\s*conda:\s*\n\s*model_env\s*$", body, re.M), body
+    assert "def model_env(wildcards):" in COMMON_SMK.read_text()
+    envs = backend_envs()
+    assert envs == {"openai": "api", "anthropic": "api", "vllm": "vllm", "transformers": "train"}
+    for env in set(envs.values()) | {"train"}:  # encoder and lora models: train
+        assert (REPO / "envs" / f"{env}.yaml").exists(), env
+
+
+@pytest.mark.parametrize("backend", sorted(RUNS))
+def test_predict_env_provides_every_module_the_backend_imports(backend):
+    env = backend_envs().get(backend, "train")
+    needed = third_party_imports(RUNS[backend])
+    assert needed, backend
+    missing = sorted(needed - env_provides(REPO / "envs" / f"{env}.yaml"))
+    assert not missing, (f"{backend}: the predict step imports {missing}, which "
+                         f"envs/{env}.yaml does not provide")
+
+
+def test_the_import_scan_sees_lazy_backend_imports():
+    assert {"openai", "aiolimiter", "tenacity"} <= third_party_imports(RUNS["openai"])
+    assert {"vllm", "torch"} <= third_party_imports(RUNS["vllm"])
+    assert {"peft", "torch", "transformers"} <= third_party_imports(RUNS["lora"])

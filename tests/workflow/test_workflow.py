@@ -79,7 +79,7 @@ def _variant(wd, name, **changes):
 
 
 def test_changing_one_model_reruns_only_that_model(tiny_run):
-    variant = _variant(tiny_run, "changed", **{"models.zeroshot.batch_size": 4})
+    variant = _variant(tiny_run, "changed", **{"models.zeroshot.temperature": 0.5})
     out = snakemake(tiny_run, "--configfile", variant, "-n")
     text = out.stdout + out.stderr
     table = text[text.index("Job stats"):]

@@ -1,4 +1,5 @@
 # Stage: audits beyond one kappa (errors, confidence, biases, ensembles, corrected estimates).
+# Steps: src/textgauge/steps/audit.py (keyword arguments named as input/output/params/wildcards).
 
 
 rule audit_model:
@@ -10,17 +11,22 @@ rule audit_model:
         codes=rules.import_codes.output.codes,
         sample=rules.sample_gold.output.sample,
         corpus=rules.ingest_corpus.output.corpus,
+        # the strata audit reads the evaluation's per-stratum table: the same numbers
+        per_stratum=rules.evaluate.output.per_stratum,
     output:
         audit=f"{RESULTS}/audits/{{model}}/audit.json",
         error_sheet=f"{RESULTS}/audits/{{model}}/error_sheet.csv",
         review_queue=f"{RESULTS}/audits/{{model}}/review_queue.csv",
         prevalence=f"{RESULTS}/audits/{{model}}/prevalence.csv",
     params:
-        model_cfg=model_cfg,
         labels=LABELS,
-        strata=config["corpus"]["strata"],
-        validation=config["validation"],
-        seed=config["project"]["seed"],
+        strata=lookup(dpath="corpus/strata", within=config),
+        scope=lambda w: config["models"][w.model].get("scope", "corpus"),
+        review_fraction=lookup(dpath="validation/review_fraction", within=config),
+        kappa_threshold=lookup(dpath="validation/kappa_threshold", within=config),
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
+        seed=lookup(dpath="project/seed", within=config),
     log:
         f"{RESULTS}/logs/audit/{{model}}.log",
     threads: 1
@@ -31,41 +37,6 @@ rule audit_model:
         "../../envs/core.yaml"
     script:
         "../../scripts/audit_model.py"
-
-
-rule predict_gold_order:
-    message:
-        "{wildcards.model}: the gold sample again, labels listed in {wildcards.order} order"
-    input:
-        texts=rules.sample_gold.output.sample,
-        model=model_artifact,
-        few_shot_pool=few_shot_pool,
-    output:
-        predictions=f"{RESULTS}/predictions/{{model}}/gold-order-{{order}}.parquet",
-    params:
-        model_cfg=model_cfg,
-        labels=LABELS,
-        codebook=config["labels"],
-        instructions=config["codebook"]["instructions"],
-        checkpoint=lambda w: f"{RESULTS}/predictions/{w.model}/checkpoints/gold-order-{w.order}.jsonl",
-        local_only=config["privacy"]["local_only"],
-        seed=config["project"]["seed"],
-        batch_size=config["inference"]["batch_size"],
-        label_order=lambda w: w.order,
-    wildcard_constraints:
-        model="|".join(PROMPT_MODELS) or "NO_PROMPT_MODEL",
-        order="reversed|rotated|shuffled",
-    log:
-        f"{RESULTS}/logs/predict/{{model}}/gold-order-{{order}}.log",
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=uses_gpu,
-    conda:
-        "../../envs/train.yaml"
-    script:
-        "../../scripts/predict.py"
 
 
 rule positional_audit:
@@ -82,6 +53,10 @@ rule positional_audit:
         audit=f"{RESULTS}/audits/{{model}}/positional.json",
     params:
         orders=ORDERS,
+        labels=LABELS,
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
+        seed=lookup(dpath="project/seed", within=config),
     wildcard_constraints:
         model="|".join(PROMPT_MODELS) or "NO_PROMPT_MODEL",
     log:
@@ -109,8 +84,9 @@ rule ensemble:
     params:
         models=MODELS,
         labels=LABELS,
-        validation=config["validation"],
-        seed=config["project"]["seed"],
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
+        seed=lookup(dpath="project/seed", within=config),
     log:
         f"{RESULTS}/logs/audit/ensemble.log",
     threads: 1
@@ -129,17 +105,17 @@ rule revalidation_sample:
     input:
         predictions=f"{RESULTS}/predictions/{REVAL_MODEL}.parquet",
         corpus=rules.ingest_corpus.output.corpus,
-        sample=rules.sample_gold.output.sample,
+        gold=rules.sample_gold.output.sample,
         train=lambda w: rules.split_training.output.train if models_of("encoder") else [],
     output:
         sample=f"{RESULTS}/revalidation/sample.parquet",
         sheets=expand(f"{RESULTS}/revalidation/sheets/{{coder}}.csv", coder=CODERS),
     params:
         model=REVAL_MODEL,
-        n=AUDITS["revalidation_size"],
-        strata=config["corpus"]["strata"],
+        revalidation_size=lookup(dpath="audits/revalidation_size", within=config),
+        strata=lookup(dpath="corpus/strata", within=config),
         coders=CODERS,
-        seed=config["project"]["seed"],
+        seed=lookup(dpath="project/seed", within=config),
     log:
         f"{RESULTS}/logs/revalidation_sample.log",
     threads: 1

@@ -1,13 +1,78 @@
 # Path helpers, config validation and input functions; no rules here.
-import hashlib
-import json
+import difflib
+import os
+import re
+import types
 
+import yaml
 from snakemake.exceptions import WorkflowError
+
+SCHEMA_FILE = "../schemas/config.schema.yaml"
+#: a model's settings that never rerun anything (see _validate_config and model_limits)
+RUN_SECTIONS = ("limits", "plan")
+#: keys that look like a credential (api_key, hf_token, password ...): never in the config
+SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd)$", re.I)
+#: options renamed when batch_size stopped meaning three things
+RENAMED = {
+    "batch_size": "train_batch_size (texts per training step) or "
+    "limits.inference_batch_size (texts per forward pass at inference)",
+}
+
+
+def _model_key_problem(name, m, defs):
+    """A readable message for an unknown or secret key in models.<name>, or None."""
+    d = defs.get(f"{m.get('kind')}_model")
+    if d is None:
+        return None  # the schema names the allowed kinds
+    top = d["properties"]
+    subs = {k: defs[os.path.basename(top[k]["$ref"])]["properties"] for k in RUN_SECTIONS}
+    nodes = [(f"models.{name}", m, top)]
+    nodes += [(f"models.{name}.{k}", m.get(k), subs[k]) for k in RUN_SECTIONS]
+    for where, node, allowed in nodes:
+        if not isinstance(node, dict):
+            continue
+        for key in node:
+            if key in allowed:
+                continue
+            if SECRET_KEY.search(key):
+                return (
+                    f"{where}.{key}: API keys and other secrets are never written in the "
+                    "config file; they come from the environment. Put the key in an "
+                    "environment variable (OPENAI_API_KEY for backend openai, "
+                    "ANTHROPIC_API_KEY for anthropic) or name your own variable with "
+                    f"models.{name}.limits.api_key_env: MY_KEY_VARIABLE."
+                )
+            if where == f"models.{name}":
+                for sub in RUN_SECTIONS:
+                    if key in subs[sub]:
+                        return (
+                            f"{where}.{key}: this setting belongs under "
+                            f"models.{name}.{sub} (it does not change the answers, so it "
+                            f"never reruns the model): {sub}: {{{key}: ...}}."
+                        )
+            if key in RENAMED:
+                return f"{where}.{key} was renamed: use {RENAMED[key]}."
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            return (
+                f"{where}: unknown option {key!r} for kind: {m.get('kind')}.{hint} "
+                f"Allowed: {', '.join(allowed)} (config/README.md explains each)."
+            )
+    return None
 
 
 def _validate_config():
+    with open(workflow.source_path(SCHEMA_FILE)) as fh:
+        defs = yaml.safe_load(fh)["$defs"]
+    for name, m in (config.get("models") or {}).items():
+        problem = isinstance(m, dict) and _model_key_problem(name, m, defs)
+        if problem:
+            raise WorkflowError(problem)
+    if "batch_size" in (config.get("inference") or {}):
+        raise WorkflowError(f"inference.batch_size was renamed: use {RENAMED['batch_size']} "
+                            "of each model.")
     try:
-        validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+        validate(config, workflow.source_path(SCHEMA_FILE))
     except WorkflowError as exc:
         raise WorkflowError(
             "config.yaml does not match the schema (workflow/schemas/config.schema.yaml). "
@@ -18,19 +83,22 @@ def _validate_config():
             raise WorkflowError(
                 f"Model name {name!r}: use letters, digits, '-' and '_' only (it becomes a path)."
             )
-        need = {"prompt": ["model", "prompt"], "encoder": ["base_model"], "lora": ["base_model"]}
-        missing = [k for k in need[m["kind"]] if k not in m]
-        if missing:
+    by_case = {}
+    for lab in config["labels"]:
+        by_case.setdefault(str(lab).strip().lower(), []).append(str(lab))
+    clashes = ["; ".join(map(repr, v)) for v in by_case.values() if len(v) > 1]
+    if clashes:
+        raise WorkflowError(
+            f"labels: the codebook has labels that differ only in case ({', '.join(clashes)}). "
+            "Codes are matched to labels ignoring case, so these would be merged: give them "
+            "names that differ in more than case."
+        )
+    for s in config["gold"].get("strata", []):
+        if s not in config["corpus"]["strata"]:
             raise WorkflowError(
-                f"models.{name} (kind: {m['kind']}) needs {', '.join(missing)}."
+                f"gold.strata lists {s!r}, which is not in corpus.strata "
+                f"{config['corpus']['strata']}."
             )
-    for key in ("strata",):
-        for s in config["gold"].get(key, []):
-            if s not in config["corpus"]["strata"]:
-                raise WorkflowError(
-                    f"gold.strata lists {s!r}, which is not in corpus.strata "
-                    f"{config['corpus']['strata']}."
-                )
 
 
 _validate_config()
@@ -65,9 +133,42 @@ def models_of(kind=None, scope=None):
     ]
 
 
-def model_cfg(wildcards):
-    """The model's settings: a param, so changing them reruns only that model's jobs."""
-    return config["models"][wildcards.model]
+def model_settings(wildcards):
+    """What shapes the model's answers (every setting but `limits` and `plan`): a param, so
+    changing one reruns that model's jobs, and the checkpoint fingerprint."""
+    m = config["models"][wildcards.model]
+    return {k: v for k, v in m.items() if k not in RUN_SECTIONS}
+
+
+# the audit rules (audit.smk) take the same settings
+model_cfg = model_settings
+
+
+def model_limits(wildcards):
+    """How the model runs (batching, rates, retries, timeouts, batch API, engine memory).
+
+    Handed over as a types.SimpleNamespace: Snakemake records only params it can represent
+    (builtins, pandas objects) and silently leaves out the others, so a namespace is never
+    compared and never reruns a job (checked by tests/workflow/test_rerun_triggers.py).
+    """
+    return types.SimpleNamespace(**config["models"][wildcards.model]["limits"])
+
+
+#: the conda env of each prompted backend; encoder and LoRA models run in envs/train.yaml
+BACKEND_ENVS = {"openai": "api", "anthropic": "api", "vllm": "vllm", "transformers": "train"}
+
+
+def model_env(wildcards):
+    """The conda env a model's inference runs in (relative to workflow/rules/)."""
+    m = config["models"][wildcards.model]
+    env = BACKEND_ENVS[m["backend"]] if m["kind"] == "prompt" else "train"
+    return f"../../envs/{env}.yaml"
+
+
+def prompt_file(wildcards):
+    """The prompt template of prompted and LoRA models: an input, so editing it reruns them."""
+    m = config["models"][wildcards.model]
+    return m["prompt"] if m["kind"] in ("prompt", "lora") else []
 
 
 def uses_gpu(wildcards):
@@ -127,6 +228,15 @@ PROMPT_MODELS = models_of("prompt")
 ORDERS = AUDITS["positional_orders"] if PROMPT_MODELS else []
 CORPUS_MODELS = models_of(scope="corpus")
 REVAL_MODEL = AUDITS["revalidation_model"] or (CORPUS_MODELS[0] if CORPUS_MODELS else None)
+
+
+#: prompted model -> paraphrased templates (audits.prompt_variants; rule predict_gold_variant)
+PROMPT_VARIANTS = {m: list(v) for m, v in (AUDITS.get("prompt_variants") or {}).items()}
+
+
+def prompt_variant(wildcards):
+    """The paraphrased template number {variant} (1-based) of a model."""
+    return PROMPT_VARIANTS[wildcards.model][int(wildcards.variant) - 1]
 
 
 def audit_targets():

@@ -3,17 +3,17 @@
 
 rule ingest_corpus:
     message:
-        "Validating the corpus {input.corpus}"
+        "Validating the corpus {input.path}"
     input:
-        corpus=config["corpus"]["path"],
+        path=lookup(dpath="corpus/path", within=config),
     output:
         corpus=f"{RESULTS}/corpus/corpus.parquet",
         rejects=f"{RESULTS}/corpus/rejects.csv",
         summary=f"{RESULTS}/corpus/ingest.json",
     params:
-        id_column=config["corpus"]["id_column"],
-        text_column=config["corpus"]["text_column"],
-        strata=config["corpus"]["strata"],
+        id_column=lookup(dpath="corpus/id_column", within=config),
+        text_column=lookup(dpath="corpus/text_column", within=config),
+        strata=lookup(dpath="corpus/strata", within=config),
     log:
         f"{RESULTS}/logs/ingest_corpus.log",
     threads: 1
@@ -28,13 +28,13 @@ rule ingest_corpus:
 
 rule shard_corpus:
     message:
-        "Splitting the corpus into {params.n} shards"
+        "Splitting the corpus into {params.shards} shards"
     input:
         corpus=rules.ingest_corpus.output.corpus,
     output:
-        shards=expand(f"{RESULTS}/corpus/shards/{{shard}}.parquet", shard=SHARDS),
+        parts=expand(f"{RESULTS}/corpus/shards/{{shard}}.parquet", shard=SHARDS),
     params:
-        n=N_SHARDS,
+        shards=lookup(dpath="inference/shards", within=config),
     log:
         f"{RESULTS}/logs/shard_corpus.log",
     threads: 1

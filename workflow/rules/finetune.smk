@@ -14,7 +14,11 @@ rule split_training:
         val=f"{RESULTS}/training/val.parquet",
         summary=f"{RESULTS}/training/split.json",
     params:
-        training=config["training"],
+        id_column=lookup(dpath="training/id_column", within=config),
+        label_column=lookup(dpath="training/label_column", within=config),
+        label_map=lookup(dpath="training/label_map", within=config),
+        val_fraction=lookup(dpath="training/val_fraction", within=config),
+        seed=lookup(dpath="training/seed", within=config),
         labels=LABELS,
     log:
         f"{RESULTS}/logs/split_training.log",
@@ -36,10 +40,10 @@ rule train_encoder:
         val=rules.split_training.output.val,
         sample=rules.sample_gold.output.sample,
     output:
-        model=directory(f"{RESULTS}/models/{{model}}/model"),
+        model_dir=directory(f"{RESULTS}/models/{{model}}/model"),
         summary=f"{RESULTS}/models/{{model}}/training.json",
     params:
-        model_cfg=model_cfg,
+        settings=model_settings,
         labels=LABELS,
     wildcard_constraints:
         model="|".join(models_of("encoder")) or "NO_ENCODER",

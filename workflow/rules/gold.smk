@@ -1,9 +1,9 @@
-# Stage: gold-standard sample, blinded coding sheets, human codes, human-human agreement.
+# Stage: gold-standard sample, blinded coding sheets, human codes (human-human agreement: validate.smk).
 
 
 rule sample_gold:
     message:
-        "Drawing the stratified gold-standard sample (n={params.gold[size]})"
+        "Drawing the stratified gold-standard sample (n={params.size})"
     input:
         corpus=rules.ingest_corpus.output.corpus,
         labelled=training_file,
@@ -11,8 +11,12 @@ rule sample_gold:
         sample=f"{RESULTS}/gold/sample.parquet",
         summary=f"{RESULTS}/gold/sample.json",
     params:
-        gold=config["gold"],
-        training=config["training"],
+        size=lookup(dpath="gold/size", within=config),
+        strata=lookup(dpath="gold/strata", within=config),
+        seed=lookup(dpath="gold/seed", within=config),
+        min_per_stratum=lookup(dpath="gold/min_per_stratum", within=config),
+        id_column=lookup(dpath="training/id_column", within=config),
+        exclude_from_gold=lookup(dpath="training/exclude_from_gold", within=config),
         labels=LABELS,
     log:
         f"{RESULTS}/logs/sample_gold.log",
@@ -36,9 +40,9 @@ rule coding_sheets:
         codebook=f"{RESULTS}/gold/sheets/codebook.md",
     params:
         coders=CODERS,
-        seed=config["gold"]["seed"],
-        codebook=config["labels"],
-        instructions=config["codebook"]["instructions"],
+        seed=lookup(dpath="gold/seed", within=config),
+        labels=config["labels"],
+        instructions=lookup(dpath="codebook/instructions", within=config),
     log:
         f"{RESULTS}/logs/coding_sheets.log",
     threads: 1
@@ -58,15 +62,17 @@ if config["gold"].get("simulate"):
             "SYNTHETIC example: simulated coders fill the blinded sheets"
         input:
             sheets=rules.coding_sheets.output.sheets,
-            truth=config["gold"]["simulate"]["truth"],
-            coders=config["gold"]["simulate"]["coders"],
+            truth=lookup(dpath="gold/simulate/truth", within=config),
+            confusions=lookup(dpath="gold/simulate/coders", within=config),
         output:
             coded=expand(f"{RESULTS}/gold/coded/{{coder}}.csv", coder=CODERS),
             adjudication=f"{RESULTS}/gold/coded/adjudication.csv",
         params:
             coders=CODERS,
-            seed=config["gold"]["seed"],
-            adjudicator_accuracy=config["gold"]["simulate"].get("adjudicator_accuracy", 0.95),
+            seed=lookup(dpath="gold/seed", within=config),
+            adjudicator_accuracy=lookup(
+                dpath="gold/simulate/adjudicator_accuracy", within=config
+            ),
         log:
             f"{RESULTS}/logs/simulate_coding.log",
         threads: 1
@@ -94,8 +100,14 @@ rule import_codes:
         summary=f"{RESULTS}/gold/codes.json",
     params:
         labels=LABELS,
-        gold=config["gold"],
+        coders=CODERS,
+        lead_coder=lookup(dpath="gold/lead_coder", within=config),
+        codes_long=lookup(dpath="gold/codes_long", within=config),
         sheet_files=human_code_files(),
+        ties=lookup(dpath="gold/ties", within=config),
+        seed=lookup(dpath="gold/seed", within=config),
+        # not an output: written when ties stop the run, so it survives the failed job
+        to_adjudicate=f"{RESULTS}/gold/to_adjudicate.csv",
     log:
         f"{RESULTS}/logs/import_codes.log",
     threads: 1
@@ -107,29 +119,3 @@ rule import_codes:
     script:
         "../../scripts/import_codes.py"
 
-
-rule human_agreement:
-    message:
-        "Human-human agreement (the ceiling)"
-    input:
-        codes=rules.import_codes.output.codes,
-        sample=rules.sample_gold.output.sample,
-        truth=lambda w: (config["gold"]["simulate"] or {}).get("truth", []),
-        coders=lambda w: (config["gold"]["simulate"] or {}).get("coders", []),
-    output:
-        metrics=f"{RESULTS}/validation/human/metrics.json",
-        pairwise=f"{RESULTS}/validation/human/pairwise.csv",
-    params:
-        labels=LABELS,
-        validation=config["validation"],
-        seed=config["project"]["seed"],
-    log:
-        f"{RESULTS}/logs/human_agreement.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../../envs/core.yaml"
-    script:
-        "../../scripts/human_agreement.py"

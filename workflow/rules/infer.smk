@@ -1,35 +1,11 @@
 # Stage: run every machine coder, one job per corpus shard (or on the gold sample only).
-
-
-rule predict_shard:
-    message:
-        "{wildcards.model}: classifying corpus shard {wildcards.shard}"
-    input:
-        texts=f"{RESULTS}/corpus/shards/{{shard}}.parquet",
-        model=model_artifact,
-        few_shot_pool=few_shot_pool,
-    output:
-        predictions=f"{RESULTS}/predictions/{{model}}/shard-{{shard}}.parquet",
-    params:
-        model_cfg=model_cfg,
-        labels=LABELS,
-        codebook=config["labels"],
-        instructions=config["codebook"]["instructions"],
-        checkpoint=lambda w: f"{RESULTS}/predictions/{w.model}/checkpoints/shard-{w.shard}.jsonl",
-        local_only=config["privacy"]["local_only"],
-        seed=config["project"]["seed"],
-        batch_size=config["inference"]["batch_size"],
-    log:
-        f"{RESULTS}/logs/predict/{{model}}/shard-{{shard}}.log",
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=uses_gpu,
-    conda:
-        "../../envs/train.yaml"
-    script:
-        "../../scripts/predict.py"
+# One rule, predict_gold, and its variants (`use rule ... with:` restates only what differs):
+#   predict_shard         a corpus shard                       (scope: corpus)
+#   predict_gold_order    the gold sample, labels in another order (positional-bias audit)
+#   predict_gold_variant  the gold sample under a paraphrased prompt (prompt-stability audit)
+# `settings` (what shapes the answers) is a param: changing it reruns the model. `limits`
+# (rates, retries, batching ...) is handed over as a namespace that Snakemake never compares
+# (common.smk, model_limits): changing it reruns nothing and keeps the checkpoint.
 
 
 rule predict_gold:
@@ -37,19 +13,23 @@ rule predict_gold:
         "{wildcards.model}: classifying the gold sample"
     input:
         texts=rules.sample_gold.output.sample,
-        model=model_artifact,
+        trained=model_artifact,
         few_shot_pool=few_shot_pool,
+        prompt=prompt_file,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/gold.parquet",
     params:
-        model_cfg=model_cfg,
-        labels=LABELS,
-        codebook=config["labels"],
-        instructions=config["codebook"]["instructions"],
-        checkpoint=lambda w: f"{RESULTS}/predictions/{w.model}/checkpoints/gold.jsonl",
-        local_only=config["privacy"]["local_only"],
-        seed=config["project"]["seed"],
-        batch_size=config["inference"]["batch_size"],
+        settings=model_settings,
+        limits=model_limits,
+        labels=config["labels"],
+        instructions=lookup(dpath="codebook/instructions", within=config),
+        local_only=lookup(dpath="privacy/local_only", within=config),
+        seed=lookup(dpath="project/seed", within=config),
+        checkpoint=lambda w, output: os.path.join(
+            os.path.dirname(output.predictions),
+            "checkpoints",
+            os.path.basename(output.predictions).replace(".parquet", ".jsonl"),
+        ),
     log:
         f"{RESULTS}/logs/predict/{{model}}/gold.log",
     threads: 2
@@ -58,9 +38,58 @@ rule predict_gold:
         runtime=240,
         gpu=uses_gpu,
     conda:
-        "../../envs/train.yaml"
+        model_env
     script:
         "../../scripts/predict.py"
+
+
+use rule predict_gold as predict_shard with:
+    message:
+        "{wildcards.model}: classifying corpus shard {wildcards.shard}"
+    input:
+        texts=f"{RESULTS}/corpus/shards/{{shard}}.parquet",
+        trained=model_artifact,
+        few_shot_pool=few_shot_pool,
+        prompt=prompt_file,
+    output:
+        predictions=f"{RESULTS}/predictions/{{model}}/shard-{{shard}}.parquet",
+    log:
+        f"{RESULTS}/logs/predict/{{model}}/shard-{{shard}}.log",
+
+
+use rule predict_gold as predict_gold_order with:
+    message:
+        "{wildcards.model}: the gold sample again, labels listed in {wildcards.order} order"
+    output:
+        predictions=f"{RESULTS}/predictions/{{model}}/gold-order-{{order}}.parquet",
+    params:
+        # the model's settings with this label order (params merge by name)
+        settings=lambda w: {**model_settings(w), "label_order": w.order},
+    wildcard_constraints:
+        model="|".join(PROMPT_MODELS) or "NO_PROMPT_MODEL",
+        order="reversed|rotated|shuffled",
+    log:
+        f"{RESULTS}/logs/predict/{{model}}/gold-order-{{order}}.log",
+
+
+use rule predict_gold as predict_gold_variant with:
+    message:
+        "{wildcards.model}: the gold sample again under paraphrased prompt {wildcards.variant}"
+    input:
+        texts=rules.sample_gold.output.sample,
+        trained=model_artifact,
+        few_shot_pool=few_shot_pool,
+        prompt=lambda w: prompt_variant(w),
+    output:
+        predictions=f"{RESULTS}/predictions/{{model}}/gold-variant-{{variant}}.parquet",
+    params:
+        # the model's settings with the paraphrase as its prompt
+        settings=lambda w: {**model_settings(w), "prompt": prompt_variant(w)},
+    wildcard_constraints:
+        model="|".join(PROMPT_VARIANTS) or "NO_MODEL",
+        variant=r"\d+",
+    log:
+        f"{RESULTS}/logs/predict/{{model}}/gold-variant-{{variant}}.log",
 
 
 rule gather_predictions:
@@ -68,11 +97,12 @@ rule gather_predictions:
         "{wildcards.model}: gathering predictions"
     input:
         parts=prediction_parts,
+        prompt=prompt_file,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}.parquet",
         manifest=f"{RESULTS}/predictions/{{model}}.manifest.json",
     params:
-        model_cfg=model_cfg,
+        settings=model_settings,
     log:
         f"{RESULTS}/logs/gather/{{model}}.log",
     threads: 1

@@ -11,10 +11,10 @@ rule label_noise:
         summary=f"{RESULTS}/training/label_issues.json",
     params:
         labels=LABELS,
-        seed=config["training"]["seed"],
-        method=config["training"].get("label_noise", {}).get("method", "tfidf_logreg"),
-        folds=config["training"].get("label_noise", {}).get("folds", 5),
-        encoder_cfg=config["training"].get("label_noise", {}).get("encoder", {}),
+        seed=lookup(dpath="training/seed", within=config),
+        method=lookup(dpath="training/label_noise/method", within=config),
+        folds=lookup(dpath="training/label_noise/folds", within=config),
+        encoder=lookup(dpath="training/label_noise/encoder", within=config),
     log:
         f"{RESULTS}/logs/label_noise.log",
     threads: 1
@@ -34,14 +34,14 @@ rule train_lora:
         train=rules.split_training.output.train,
         val=rules.split_training.output.val,
         sample=rules.sample_gold.output.sample,
+        prompt=prompt_file,
     output:
         adapter=directory(f"{RESULTS}/models/{{model}}/adapter"),
         summary=f"{RESULTS}/models/{{model}}/training.json",
     params:
-        model_cfg=model_cfg,
-        labels=LABELS,
-        codebook=config["labels"],
-        instructions=config["codebook"]["instructions"],
+        settings=model_settings,
+        labels=config["labels"],
+        instructions=lookup(dpath="codebook/instructions", within=config),
     wildcard_constraints:
         model="|".join(models_of("lora")) or "NO_LORA",
     log:

@@ -14,10 +14,20 @@ rule cost_plan:
         corpus=rules.ingest_corpus.output.corpus,
         sample=rules.sample_gold.output.sample,
     output:
-        json=f"{RESULTS}/plan/plan.json",
-        md=f"{RESULTS}/plan/plan.md",
+        plan_json=f"{RESULTS}/plan/plan.json",
+        plan_md=f"{RESULTS}/plan/plan.md",
     params:
-        config=config,
+        # every model's answer settings and plan (the plan's own trigger), never its limits
+        models=lambda w: {
+            n: {k: v for k, v in m.items() if k != "limits"}
+            for n, m in config["models"].items()
+        },
+        labels=config["labels"],
+        instructions=lookup(dpath="codebook/instructions", within=config),
+        seed=lookup(dpath="project/seed", within=config),
+        positional_orders=ORDERS,
+        shards=lookup(dpath="inference/shards", within=config),
+        name=lookup(dpath="project/name", within=config),
     log:
         f"{RESULTS}/logs/plan.log",
     threads: 1

@@ -32,6 +32,7 @@ rule replication:
         folder=directory(f"{RESULTS}/replication"),
         tarball=f"{RESULTS}/replication.tar.gz",
     params:
+        # the package archives the whole configuration it was made with
         config=config,
         models=MODELS,
         env_files=sorted(_glob.glob(f"{workflow.basedir}/envs/*.yaml")),

@@ -31,6 +31,8 @@ rule report:
         latex=f"{RESULTS}/report/methods.tex",
         manifest=f"{RESULTS}/report/manifest.json",
     params:
+        # the whole configuration: the manifest records and hashes it, the methods section
+        # describes each model from its settings
         config=config,
         models=MODELS,
     log:

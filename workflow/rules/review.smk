@@ -1,4 +1,5 @@
-# Stage: human round trips and stability audits, each switched on by its audits.* key:
+# Stage: human round trips and stability audits, each switched on by its audits.* key
+# (steps: src/textgauge/steps/review.py):
 #   audits.error_codes      {model: coded error_sheet.csv}      -> error_patterns.json
 #   audits.review_codes     {model: coded review_queue.csv}     -> final_labels.parquet, review.json
 #   audits.retest           {model: earlier predictions .parquet} -> retest.json
@@ -68,6 +69,7 @@ rule import_review:
         review=f"{RESULTS}/audits/{{model}}/review.json",
     params:
         labels=LABELS,
+        confidence=lookup(dpath="validation/confidence", within=config),
     wildcard_constraints:
         model="|".join(REVIEW_CODES) or "NO_MODEL",
     log:
@@ -99,8 +101,10 @@ rule retest:
     output:
         retest=f"{RESULTS}/audits/{{model}}/retest.json",
     params:
-        validation=config["validation"],
-        seed=config["project"]["seed"],
+        labels=LABELS,
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
+        seed=lookup(dpath="project/seed", within=config),
     wildcard_constraints:
         model="|".join(RETEST) or "NO_MODEL",
     log:
@@ -113,45 +117,6 @@ rule retest:
         "../../envs/core.yaml"
     script:
         "../../scripts/retest.py"
-
-
-rule predict_gold_variant:
-    message:
-        "{wildcards.model}: the gold sample again under paraphrased prompt {wildcards.variant}"
-    input:
-        texts=rules.sample_gold.output.sample,
-        model=model_artifact,
-        few_shot_pool=few_shot_pool,
-        template=lambda w: PROMPT_VARIANTS[w.model][int(w.variant) - 1],
-    output:
-        predictions=f"{RESULTS}/predictions/{{model}}/gold-variant-{{variant}}.parquet",
-    params:
-        # the model's settings with the paraphrase as its prompt (scripts/predict.py reads it)
-        model_cfg=lambda w: {
-            **config["models"][w.model],
-            "prompt": PROMPT_VARIANTS[w.model][int(w.variant) - 1],
-        },
-        labels=LABELS,
-        codebook=config["labels"],
-        instructions=config["codebook"]["instructions"],
-        checkpoint=lambda w: f"{RESULTS}/predictions/{w.model}/checkpoints/gold-variant-{w.variant}.jsonl",
-        local_only=config["privacy"]["local_only"],
-        seed=config["project"]["seed"],
-        batch_size=config["inference"]["batch_size"],
-    wildcard_constraints:
-        model="|".join(PROMPT_VARIANTS) or "NO_MODEL",
-        variant=r"\d+",
-    log:
-        f"{RESULTS}/logs/predict/{{model}}/gold-variant-{{variant}}.log",
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=uses_gpu,
-    conda:
-        "../../envs/train.yaml"
-    script:
-        "../../scripts/predict.py"
 
 
 rule prompt_stability:
@@ -169,8 +134,10 @@ rule prompt_stability:
     params:
         base_prompt=lambda w: config["models"][w.model]["prompt"],
         templates=lambda w: PROMPT_VARIANTS[w.model],
-        validation=config["validation"],
-        seed=config["project"]["seed"],
+        labels=LABELS,
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
+        seed=lookup(dpath="project/seed", within=config),
     wildcard_constraints:
         model="|".join(PROMPT_VARIANTS) or "NO_MODEL",
     log:

@@ -1,4 +1,35 @@
-# Stage: hold every machine coder to the human standard on the gold test set.
+# Stage: hold every coder, human or machine, to the same statistics on the gold test set.
+# Steps: src/textgauge/steps/validate.py (one function per rule, keyword arguments named as
+# the rule's input/output/params/wildcards; options keep their config names).
+
+
+rule human_agreement:
+    message:
+        "Human-human agreement (the ceiling)"
+    input:
+        codes=rules.import_codes.output.codes,
+        sample=rules.sample_gold.output.sample,
+        truth=lambda w: (config["gold"]["simulate"] or {}).get("truth", []),
+        coders=lambda w: (config["gold"]["simulate"] or {}).get("coders", []),
+    output:
+        metrics=f"{RESULTS}/validation/human/metrics.json",
+        pairwise=f"{RESULTS}/validation/human/pairwise.csv",
+    params:
+        labels=LABELS,
+        seed=lookup(dpath="project/seed", within=config),
+        kappa_threshold=lookup(dpath="validation/kappa_threshold", within=config),
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
+    log:
+        f"{RESULTS}/logs/human_agreement.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/human_agreement.py"
 
 
 rule evaluate:
@@ -18,9 +49,11 @@ rule evaluate:
         vs_coders=f"{RESULTS}/validation/{{model}}/vs_coders.csv",
     params:
         labels=LABELS,
-        validation=config["validation"],
-        strata=config["corpus"]["strata"],
-        seed=config["project"]["seed"],
+        strata=lookup(dpath="corpus/strata", within=config),
+        seed=lookup(dpath="project/seed", within=config),
+        kappa_threshold=lookup(dpath="validation/kappa_threshold", within=config),
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
     log:
         f"{RESULTS}/logs/evaluate/{{model}}.log",
     threads: 1

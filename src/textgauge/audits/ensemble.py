@@ -15,7 +15,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from textgauge.audits.core import prediction_labels, require_columns
+from textgauge.audits.gold_alignment import prediction_labels, require_columns
 from textgauge.errors import InputDataError
 
 REASON_DISAGREEMENT = "ensemble_disagreement"
@@ -143,7 +143,7 @@ def _agreement_from_long(long: pd.DataFrame, coder_col: str) -> dict:
 def disagreements_to_review(vote: pd.DataFrame, queue: pd.DataFrame | None = None) -> pd.DataFrame:
     """Items the ensemble did not agree on (any dissent, abstention or tie), for review.
 
-    With ``queue`` (a :func:`textgauge.stats.calibration.review_queue`), returns the union: queue rows
+    With ``queue`` (a :func:`textgauge.audits.review_queue.review_queue`), returns the union: queue rows
     first, then ensemble disagreements not already queued; ``reason`` says why.
     """
     bad = vote[~vote["unanimous"] | vote["tie"]].copy()

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textgauge.audits.core import INVALID_LABEL, align_with_gold, require_columns
+from textgauge.audits.gold_alignment import INVALID_LABEL, align_with_gold, require_columns
+from textgauge.data.ids import normalise_ids
 from textgauge.errors import InputDataError, format_rows
 
 ERROR_CATEGORIES = ("sarcasm_irony", "mixed_signals", "ambiguity", "indirect_stance",
@@ -118,7 +119,7 @@ def read_error_sheet(
     else:
         df = sheet.copy()
     require_columns(df, ["id", "category"], f"error sheet ({source})")
-    df["id"] = df["id"].astype(str)
+    df["id"] = normalise_ids(df["id"], f"The error sheet {source}").to_numpy()
     df["category"] = df["category"].map(normalise_category)
     if "note" not in df.columns:
         df["note"] = ""

@@ -1,7 +1,11 @@
 """The human review round trip: a coded review queue back in, final corpus labels out.
 
-The ``audit_model`` step writes ``review_queue.csv``: the least confident share of the corpus
-(:func:`textgauge.stats.calibration.review_queue`). A reviewer adds a ``human_label`` column and
+Confidence thresholding as in the course: :func:`review_queue` routes the lowest-confidence
+``review_fraction`` (default 0.15; 10-20 % is the usual cost-quality trade-off) of the corpus
+to human review, and :func:`kappa_after_review` compares kappa on the auto-accepted part of
+the gold set with kappa on all of it (statistics from :mod:`textgauge.stats`).
+
+The ``audit_model`` step writes ``review_queue.csv``: the least confident share of the corpus. A reviewer adds a ``human_label`` column and
 codes some or all of its rows. :func:`read_review_codes` validates those codes against the
 codebook (:func:`textgauge.data.coding.validate_codes`: unknown labels are reported with their
 rows) and the ids against the queue; :func:`final_labels` gives every corpus item its final
@@ -13,17 +17,25 @@ pair. A high share changed means the auto-accepted rest deserves a closer look t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from textgauge.audits.core import require_columns, wilson_ci
+from textgauge.audits.gold_alignment import align_with_gold, require_columns
 from textgauge.data.coding import validate_codes
 from textgauge.data.corpus import read_table
+from textgauge.data.ids import normalise_ids
 from textgauge.errors import InputDataError, format_rows
+from textgauge.stats import kappa_summary, wilson_ci
+
+#: reasons written to the review queue
+REASON_LOW_CONFIDENCE = "low_confidence"
+REASON_INVALID = "invalid_or_failed"
+REASON_NO_CONFIDENCE = "no_confidence"
 
 #: the column a reviewer fills in the review queue
 HUMAN_COLUMN = "human_label"
@@ -64,7 +76,7 @@ def read_review_codes(
         raise InputDataError(str(exc).replace(
             " (or map the source's codes with gold.codes_long.label_map)", "")) from None
     df[label_column] = mapped.to_numpy()
-    df["id"] = df["id"].astype(str).str.strip()
+    df["id"] = normalise_ids(df["id"], source).to_numpy()
     dup = df["id"].duplicated(keep=False)
     if dup.any():
         rows = [f"row {i + 1} (id {df.at[i, 'id']})" for i in np.flatnonzero(dup.to_numpy())]
@@ -141,7 +153,7 @@ def tabulate_review(
     final: pd.DataFrame,
     reviewed: pd.DataFrame,
     labels: Sequence[str] | None = None,
-    level: float = 0.95,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """What the review changed: counts, share changed (Wilson CI), changes by label pair.
 
@@ -161,7 +173,7 @@ def tabulate_review(
     d = d.assign(model_label=d["id"].map(f["model_label"]).fillna(NO_ANSWER))
     d["changed"] = d["model_label"] != d[HUMAN_COLUMN]
     n_rev, n_chg = int(len(d)), int(d["changed"].sum())
-    lo, hi = wilson_ci(n_chg, n_rev, level) if n_rev else (np.nan, np.nan)
+    lo, hi = wilson_ci(n_chg, n_rev, confidence) if n_rev else (np.nan, np.nan)
     pairs = (d[d["changed"]].groupby(["model_label", HUMAN_COLUMN]).size()
              .rename("n").reset_index()
              .sort_values(["n", "model_label", HUMAN_COLUMN], ascending=[False, True, True]))
@@ -173,6 +185,7 @@ def tabulate_review(
         "n_changed": n_chg, "share_changed": n_chg / n_rev if n_rev else None,
         "share_changed_ci_low": float(lo) if n_rev else None,
         "share_changed_ci_high": float(hi) if n_rev else None,
+        "confidence": float(confidence), "n_boot": 0,  # Wilson: no replicates
         "changes": pairs.to_dict("records"),
         "by_model_label": by_model.to_dict("records"),
     }
@@ -200,8 +213,113 @@ def import_review(
     labels: Sequence[str],
     queue: pd.DataFrame | None = None,
     gold: pd.DataFrame | None = None,
+    confidence: float = 0.95,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read and validate a coded review queue; return (final labels, tabulation)."""
     reviewed = read_review_codes(coded, labels, queue)
     final = final_labels(predictions, reviewed, gold)
-    return final, tabulate_review(final, reviewed, labels)
+    return final, tabulate_review(final, reviewed, labels, confidence)
+
+
+# ---------------------------------------------------------------- selecting the queue
+
+
+def gold_correctness(gold: pd.DataFrame, predictions: pd.DataFrame,
+                     reference_col: str = "reference") -> pd.DataFrame:
+    """Gold items with ``label``, ``confidence`` and ``correct`` (invalid answers: wrong)."""
+    al = align_with_gold(gold, predictions, reference_col)
+    al["correct"] = al["label"] == al["reference"]
+    return al
+
+
+def review_size(n: int, review_fraction: float) -> int:
+    """ceil(review_fraction * n), robust to floating error (0.15 * 100 is 15, not 16)."""
+    if not 0 <= review_fraction <= 1:
+        raise ValueError("review_fraction must lie in [0, 1]")
+    return int(math.ceil(round(review_fraction * n, 9)))
+
+
+def review_queue(
+    predictions: pd.DataFrame,
+    review_fraction: float = 0.15,
+    exclude_ids: Iterable[str] = (),
+    extra_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The ``ceil(review_fraction * n)`` least confident items of a corpus, for human review.
+
+    ``n`` counts the corpus items after ``exclude_ids`` (e.g. items already coded by humans).
+    Invalid/failed answers and missing confidences rank below every real confidence, so they
+    are reviewed first; ties are broken by id, so the queue is deterministic. Columns: rank,
+    id, label, confidence, status, reason, plus ``extra_columns`` (e.g. text, strata). The
+    queue's ``attrs['threshold']`` is the highest confidence queued.
+    """
+    require_columns(predictions, ["id", "label"], "predictions")
+    df = predictions.copy()
+    df["id"] = df["id"].astype(str)
+    if df["id"].duplicated().any():
+        raise InputDataError("The predictions have repeated ids; keep one row per item.")
+    excl = {str(i) for i in exclude_ids}
+    df = df[~df["id"].isin(excl)]
+    conf = (pd.to_numeric(df["confidence"], errors="coerce") if "confidence" in df.columns
+            else pd.Series(np.nan, index=df.index))
+    status = df["status"].fillna("ok").astype(str) if "status" in df.columns else \
+        pd.Series("ok", index=df.index)
+    bad = (status != "ok") | df["label"].isna()
+    reason = np.where(bad, REASON_INVALID,
+                      np.where(conf.isna(), REASON_NO_CONFIDENCE, REASON_LOW_CONFIDENCE))
+    key = conf.where(~bad & conf.notna(), -np.inf)
+    df = df.assign(_key=key.to_numpy(), reason=reason, status=status.to_numpy(),
+                   confidence=conf.to_numpy())
+    k = review_size(len(df), review_fraction)
+    q = df.sort_values(["_key", "id"], kind="stable").head(k)
+    cols = ["id", "label", "confidence", "status", "reason"] + [
+        c for c in extra_columns if c in q.columns and c not in ("id", "label", "confidence")]
+    out = q[cols].reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    finite = q["_key"][np.isfinite(q["_key"])]
+    out.attrs["threshold"] = float(finite.max()) if len(finite) else float("nan")
+    out.attrs["n_corpus"] = len(df)
+    return out
+
+
+def kappa_after_review(
+    predictions: pd.DataFrame,
+    gold: pd.DataFrame,
+    review_fraction: float = 0.15,
+    reference_col: str = "reference",
+    labels: Sequence[str] | None = None,
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Kappa on all gold items vs on the gold items the confidence threshold auto-accepts.
+
+    The queue is chosen on the whole ``predictions`` corpus (:func:`review_queue`); gold items
+    are split by whether they fall in it. Rows: ``all_gold``, ``auto_accepted``, ``reviewed``
+    with n, share, accuracy, kappa, kappa_ci_low, kappa_ci_high (the analytic CI of
+    :func:`textgauge.stats.kappa_summary`), confidence, n_boot. Invalid answers are errors.
+    """
+    queue = review_queue(predictions, review_fraction)
+    queued = set(queue["id"])
+    al = align_with_gold(gold, predictions, reference_col)
+    codebook = list(labels) if labels is not None else sorted(set(al["reference"]))
+    parts = {"all_gold": al, "auto_accepted": al[~al["id"].isin(queued)],
+             "reviewed": al[al["id"].isin(queued)]}
+    rows = []
+    for name, part in parts.items():
+        if len(part) >= 2:
+            k = kappa_summary(part["reference"], part["label"], codebook,
+                              confidence=confidence, bootstrap=bootstrap, seed=seed)
+            est, lo, hi = k["kappa"], k["ci_low"], k["ci_high"]
+        else:
+            est = lo = hi = np.nan
+        rows.append({"subset": name, "n": len(part),
+                     "share": len(part) / len(al) if len(al) else np.nan,
+                     "accuracy": float((part["reference"] == part["label"]).mean())
+                     if len(part) else np.nan,
+                     "kappa": est, "kappa_ci_low": lo, "kappa_ci_high": hi,
+                     "confidence": float(confidence), "n_boot": int(bootstrap)})
+    out = pd.DataFrame(rows)
+    out.attrs["threshold"] = queue.attrs["threshold"]
+    out.attrs["review_fraction"] = review_fraction
+    return out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from textgauge.data.ids import UNDECODABLE, normalise_id_values
 from textgauge.errors import InputDataError, format_rows
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet",
@@ -58,7 +59,8 @@ def validate_corpus(df: pd.DataFrame, id_column: str, text_column: str,
     """Check a raw corpus table; return the clean corpus and a rejects table with reasons.
 
     Row numbers in messages are 1-based data rows (the header is row 0), as a spreadsheet
-    shows them minus one.
+    shows them minus one. Ids follow the id rule of :mod:`textgauge.data.ids`; an id with
+    undecodable bytes is a rejected row (never renamed).
     """
     missing = [c for c in (id_column, text_column, *strata) if c not in df.columns]
     if missing:
@@ -66,25 +68,33 @@ def validate_corpus(df: pd.DataFrame, id_column: str, text_column: str,
             f"The {source} has no column(s) {', '.join(repr(c) for c in missing)}. "
             f"Its columns are: {', '.join(repr(c) for c in df.columns)}. Set corpus.id_column, "
             "corpus.text_column and corpus.strata in config.yaml to the names your file uses.")
+    # the id rule (data/ids.py): stripped, integral floats as integers, valid text
+    ids, undecodable = normalise_id_values(df[id_column])
     work = pd.DataFrame({
         "row": range(1, len(df) + 1),
-        "id": df[id_column].map(_as_text),
-        "text": df[text_column].map(_as_text),
+        "id": ids,
+        "text": df[text_column].map(_as_text).values,
     })
     for s in strata:
         work[s] = df[s].map(_as_text).values
     reasons = pd.Series("", index=work.index)
-    reasons[work["id"].str.strip() == ""] = "empty id"
+    bad_id = pd.Series(False, index=work.index)
+    bad_id.iloc[undecodable] = True
+    reasons[bad_id] = UNDECODABLE
+    reasons[(reasons == "") & (work["id"] == "")] = "empty id"
     text_stripped = work["text"].str.strip()
     reasons[(reasons == "") & (text_stripped.str.len() < min_chars)] = "empty text"
     reasons[(reasons == "") & work["text"].str.contains("\ufffd", regex=False)] = (
         "text is not valid UTF-8 (undecodable bytes)")
-    dup = work["id"].duplicated(keep=False) & (work["id"].str.strip() != "")
+    # after the id rule: " 7", "7" and "7.0" are one id, so they are duplicates
+    dup = work["id"].duplicated(keep=False) & (work["id"] != "") & ~bad_id
     reasons[(reasons == "") & dup] = "duplicate id"
     for s in strata:
         reasons[(reasons == "") & (work[s].str.strip() == "")] = f"empty stratum {s!r}"
     bad = reasons != ""
-    rejects = work.loc[bad, ["row", "id"]].assign(reason=reasons[bad].values)
+    raw_ids = df[id_column].map(_as_text).to_numpy()
+    shown = work["id"].where(~bad_id, pd.Series(raw_ids, index=work.index))  # as in the file
+    rejects = work.loc[bad, ["row"]].assign(id=shown[bad].values, reason=reasons[bad].values)
     clean = work.loc[~bad].drop(columns="row").reset_index(drop=True)
     clean["text"] = clean["text"].str.strip()
     summary = {"rows_read": int(len(df)), "rows_kept": int(len(clean)),

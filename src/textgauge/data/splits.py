@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 
 from textgauge.data.coding import validate_codes
 from textgauge.data.corpus import check_ids_exist, read_table
+from textgauge.data.ids import normalise_ids
 from textgauge.errors import InputDataError
 
 log = logging.getLogger("textgauge")
@@ -28,9 +29,11 @@ def read_labelled(path: str, labels: Sequence[str], corpus: pd.DataFrame,
     is listed with its reason in rejects.csv) are set aside with a warning; any other id
     missing from the corpus is an error."""
     df = read_table(path, "labelled training data")
-    mapped = validate_codes(df, labels, f"The labelled training data {path}", label_column,
-                            id_column, label_map)
-    out = pd.DataFrame({"id": df[id_column].astype(str).str.strip(), "label": mapped})
+    source = f"The labelled training data {path}"
+    mapped = validate_codes(df, labels, source, label_column, id_column, label_map,
+                            option="training.label_map")
+    out = pd.DataFrame({"id": normalise_ids(df[id_column], source, id_column).to_numpy(),
+                        "label": mapped.to_numpy()})
     out = out.loc[out["label"] != ""]
     dup = out["id"][out["id"].duplicated()]
     if len(dup):

@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from textgauge.errors import BackendError, ConfigError
+from textgauge.errors import BackendError
 from textgauge.inference.backends.base import STATUSES, Prediction, PromptBackend
-from textgauge.inference.prompting import PromptTemplate
+from textgauge.options import PromptModel
 
 PREDICTION_COLUMNS = ["id", "label", "confidence", "status", "raw", "error", "model",
                       "model_revision", "backend", "prompt_hash", "run_timestamp"]
@@ -27,29 +27,21 @@ def now_utc() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def make_backend(model_cfg: Mapping[str, Any], local_only: bool = False,
+def make_backend(model: PromptModel, local_only: bool = False,
                  threads: int | None = None) -> PromptBackend:
     """Build the backend a ``kind: prompt`` model names. Imports are lazy (heavy engines)."""
-    backend = model_cfg.get("backend", "transformers")
-    if backend == "transformers":
+    if model.backend == "transformers":
         from textgauge.inference.backends.transformers import TransformersBackend
 
-        return TransformersBackend(model_cfg["model"], batch_size=model_cfg.get("batch_size", 8),
-                                   dtype=model_cfg.get("dtype", "auto"),
-                                   max_length=model_cfg.get("max_length", 1024), threads=threads)
+        return TransformersBackend(model.model,
+                                   inference_batch_size=model.limits.inference_batch_size or 8,
+                                   dtype=model.dtype, max_length=model.max_length or 1024,
+                                   threads=threads)
     try:
         from textgauge.inference.backends.registry import make_backend as make_other
     except ImportError as exc:  # pragma: no cover - depends on installed extras
-        raise BackendError(f"Backend {backend!r} is not available here: {exc}") from exc
-    return make_other(dict(model_cfg), local_only=local_only)
-
-
-def build_template(model_cfg: Mapping[str, Any], codebook: Mapping[str, str],
-                   instructions: str = "",
-                   examples: Sequence[tuple[str, str]] = ()) -> PromptTemplate:
-    if "prompt" not in model_cfg:
-        raise ConfigError("A `kind: prompt` model needs a `prompt:` template path.")
-    return PromptTemplate.from_file(model_cfg["prompt"], codebook, instructions, examples)
+        raise BackendError(f"Backend {model.backend!r} is not available here: {exc}") from exc
+    return make_other(model.backend_config(), local_only=local_only)
 
 
 def predictions_frame(preds: Sequence[Prediction | Mapping[str, Any]], labels: Sequence[str],

@@ -21,7 +21,7 @@ Chat formatting overhead follows OpenAI's published rule of thumb: 3 tokens per 
 the role, and 3 tokens to prime the reply. A Hugging Face tokenizer with a chat template counts
 the rendered template instead (exact for local engines).
 
-:func:`plan_config` plans every prompted coder of a workflow config (rule ``cost_plan``,
+:func:`plan_models` plans every machine coder of a workflow config (rule ``cost_plan``,
 ``results/plan/plan.{json,md}``): requests rendered over each model's scope (the gold sample or
 the whole corpus) plus the positional-audit re-runs, token counts, API prices with caching and
 batch discounts, and GPU-hours of local engines from ``throughput_texts_per_s``.
@@ -29,160 +29,22 @@ batch discounts, and GPU-hours of local engines from ``throughput_texts_per_s``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
-import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from textgauge.errors import ConfigError, InputDataError
+from textgauge.errors import InputDataError
 from textgauge.inference.backends.base import PromptRequest
-
-PRICES_PATH = Path(__file__).with_name("prices.yaml")
-TOKENS_PER_MESSAGE = 3
-TOKENS_REPLY_PRIMING = 3
-
-
-# ---------------------------------------------------------------------------- tokenizers
-
-class TokenCounter:
-    """Counts tokens of a string; ``description`` says how (goes into the plan).
-
-    ``chat``, when given, counts a whole chat exactly as the model sees it:
-    ``chat(messages, add_generation_prompt) -> tokens`` (a Hugging Face chat template); the
-    plan then uses it instead of the per-message rule of thumb.
-    """
-
-    def __init__(self, fn: Any, description: str, exact: bool = True, chat: Any = None):
-        self._fn = fn
-        self.description = description
-        self.exact = exact
-        self.chat = chat
-
-    def __call__(self, text: str) -> int:
-        return self._fn(text)
-
-
-def approx_counter(chars_per_token: float, why: str) -> TokenCounter:
-    return TokenCounter(lambda s: math.ceil(len(s) / chars_per_token) if s else 0,
-                        f"approximation: characters / {chars_per_token:g} ({why})", exact=False)
-
-
-def tiktoken_counter(model: str, fallback: str = "o200k_base") -> TokenCounter:
-    """tiktoken encoding for ``model`` (``fallback`` for unknown names); characters / 4 when
-    tiktoken or its BPE file is not available (offline without ``TIKTOKEN_CACHE_DIR``)."""
-    try:
-        import tiktoken
-    except ImportError:
-        return approx_counter(4.0, "tiktoken is not installed")
-    try:
-        name = tiktoken.encoding_name_for_model(model)
-    except KeyError:
-        name = fallback
-    try:
-        enc = tiktoken.get_encoding(name)
-    except Exception as exc:  # noqa: BLE001 - offline download failure has many types
-        return approx_counter(4.0, f"tiktoken could not load {name}: {type(exc).__name__}; "
-                                   "set TIKTOKEN_CACHE_DIR to a folder with the BPE file")
-    return encoding_counter(enc)
-
-
-def encoding_counter(enc: Any) -> TokenCounter:
-    """A counter from a tiktoken ``Encoding`` (or anything with ``encode``)."""
-    name = getattr(enc, "name", type(enc).__name__)
-    try:
-        enc.encode("x", disallowed_special=())
-        return TokenCounter(lambda s: len(enc.encode(s, disallowed_special=())),
-                            f"tiktoken {name}")
-    except TypeError:
-        return TokenCounter(lambda s: len(enc.encode(s, add_special_tokens=False)),
-                            f"tokenizer {name}")
-
-
-def hf_counter(path: str) -> TokenCounter:
-    """A Hugging Face tokenizer (folder or hub name) via ``transformers.AutoTokenizer``."""
-    try:
-        from transformers import AutoTokenizer
-    except ImportError as exc:
-        raise ConfigError("Counting tokens for an open model needs `transformers` "
-                          "(pip install transformers).") from exc
-    try:
-        tok = AutoTokenizer.from_pretrained(path)
-    except Exception as exc:  # noqa: BLE001 - reported in plain words
-        raise ConfigError(f"Could not load a tokenizer from {path!r} ({type(exc).__name__}: "
-                          f"{exc}). Give a local tokenizer folder.") from exc
-    def encode(s: str) -> int:
-        return len(tok.encode(s, add_special_tokens=False))
-
-    chat = None
-    if getattr(tok, "chat_template", None):
-        # the rendered chat template, tokenized as local engines feed it (transformers and
-        # vLLM tokenize the rendered string without adding special tokens again)
-        def chat(messages: list[dict[str, str]], add_generation_prompt: bool) -> int:
-            return encode(tok.apply_chat_template(messages, tokenize=False,
-                                                  add_generation_prompt=add_generation_prompt))
-
-    how = " with its chat template" if chat else ""
-    return TokenCounter(encode, f"Hugging Face tokenizer {path}{how}", chat=chat)
-
-
-def make_counter(model: str, provider: str, tokenizer: Any = None) -> TokenCounter:
-    if isinstance(tokenizer, TokenCounter):
-        return tokenizer
-    if tokenizer is not None and not isinstance(tokenizer, str):
-        return encoding_counter(tokenizer)
-    if isinstance(tokenizer, str):
-        if tokenizer.startswith("approx"):
-            return approx_counter(float(tokenizer.split(":")[1]) if ":" in tokenizer else 4.0,
-                                  "chosen")
-        if tokenizer.startswith("tiktoken:"):
-            return tiktoken_counter(tokenizer.split(":", 1)[1], tokenizer.split(":", 1)[1])
-        return hf_counter(tokenizer)
-    if provider == "openai":
-        return tiktoken_counter(model)
-    if provider == "anthropic":
-        return approx_counter(3.5, "Anthropic publishes no tokenizer")
-    return approx_counter(4.0, "no tokenizer given: pass --tokenizer PATH for an open model")
-
-
-# ---------------------------------------------------------------------------- prices
-
-def load_prices(path: str | Path | None = None) -> dict[str, Any]:
-    p = Path(path) if path else PRICES_PATH
-    if not p.exists():
-        raise ConfigError(f"Price table {p} does not exist.")
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    if "models" not in data:
-        raise ConfigError(f"Price table {p} needs a `models:` mapping (see the packaged "
-                          "prices.yaml).")
-    return data
-
-
-def find_price(prices: dict[str, Any], model: str) -> tuple[str | None, dict[str, Any] | None]:
-    """Exact model name, else the longest known name the model starts with."""
-    models = prices.get("models") or {}
-    if model in models:
-        return model, models[model]
-    cands = [m for m in models if model.startswith(m)]
-    if not cands:
-        return None, None
-    best = max(cands, key=len)
-    return best, models[best]
-
-
-def guess_provider(model: str) -> str:
-    m = model.lower()
-    if m.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding")):
-        return "openai"
-    if m.startswith("claude"):
-        return "anthropic"
-    return "local"
-
+from textgauge.options import EncoderModel, LoraModel, ModelOptions, PromptModel, model_options
+from textgauge.planning.prices import find_price, guess_provider, load_prices
+from textgauge.planning.tokens import (
+    TOKENS_REPLY_PRIMING,
+    hf_counter,
+    make_counter,
+    message_tokens,
+    output_tokens,
+)
 
 # ---------------------------------------------------------------------------- plan
 
@@ -253,18 +115,6 @@ class CostPlan:
         return "\n".join(out) + "\n"
 
 
-def _output_tokens(labels: Sequence[str], structured: str, count: TokenCounter) -> int:
-    if structured == "json_schema":
-        return max(count('{"label":"' + lab + '"}') for lab in labels) + 1
-    if structured == "choice":
-        return max(count(lab) for lab in labels) + 1
-    return max(count(lab) for lab in labels) + 4  # free text: some slack
-
-
-def message_tokens(msg: dict[str, str], count: TokenCounter) -> int:
-    return TOKENS_PER_MESSAGE + count(msg.get("role", "")) + count(msg.get("content") or "")
-
-
 def plan_cost(requests: Sequence[PromptRequest], model: str, provider: str | None = None,
               prices: dict[str, Any] | None = None, tokenizer: Any = None,
               structured: str = "json_schema", retry_overhead: float = 0.25,
@@ -312,7 +162,7 @@ def plan_cost(requests: Sequence[PromptRequest], model: str, provider: str | Non
         groups.setdefault(key, []).append(len(prefix_tok))
         prefix_tok.append(p)
         text_tok.append(t)
-        o = max_output_tokens or _output_tokens(r.labels, structured, count)
+        o = max_output_tokens or output_tokens(r.labels, structured, count)
         out_tok.append(o)
 
     n = len(requests)
@@ -393,17 +243,16 @@ def _fast_template(tpl: Any) -> Any:
     return fast
 
 
-def _provider_and_tokenizer(mcfg: dict[str, Any], tokenizers: dict[str, Any], name: str
-                            ) -> tuple[str, Any, str | None]:
-    """(provider, tokenizer for make_counter, note) for one prompted model's config."""
+def provider_and_tokenizer(m: PromptModel, tokenizers: Mapping[str, Any], name: str
+                           ) -> tuple[str, Any, str | None]:
+    """(provider, tokenizer for make_counter, note) for one prompted model."""
     from textgauge.inference.backends.openai import is_local_url
 
-    backend = mcfg.get("backend", "transformers")
-    model = str(mcfg.get("model", ""))
-    given = tokenizers.get(name, mcfg.get("tokenizer"))
+    backend = m.backend
+    model = m.model
+    given = tokenizers.get(name, m.plan.tokenizer)
     if backend in ("openai", "anthropic"):
-        local = mcfg.get("base_url") and is_local_url(mcfg.get("base_url"),
-                                                      mcfg.get("unix_socket"))
+        local = m.base_url and is_local_url(m.base_url, m.unix_socket)
         if not local:
             return backend, given, None
         if given is not None:
@@ -422,80 +271,81 @@ def _provider_and_tokenizer(mcfg: dict[str, Any], tokenizers: dict[str, Any], na
                                      f"({type(exc).__name__}); token counts are characters / 4")
 
 
-def _engine(mcfg: dict[str, Any]) -> str | None:
+def engine_of(m: PromptModel | EncoderModel | LoraModel) -> str | None:
     """Which local engine runs the model (None: a remote API)."""
     from textgauge.inference.backends.openai import is_local_url
 
-    kind = mcfg.get("kind")
-    if kind in ("encoder", "lora"):
-        return kind
-    backend = mcfg.get("backend", "transformers")
-    if backend in ("transformers", "vllm"):
-        return backend
-    if mcfg.get("base_url") and is_local_url(mcfg.get("base_url"), mcfg.get("unix_socket")):
+    if not isinstance(m, PromptModel):
+        return m.kind
+    if m.backend in ("transformers", "vllm"):
+        return m.backend
+    if m.base_url and is_local_url(m.base_url, m.unix_socket):
         return "local-server"
     return None
 
 
-def plan_config(config: dict[str, Any], corpus_df: Any, sample_df: Any,
-                prices: dict[str, Any] | None = None,
-                tokenizers: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Plan every machine coder of a workflow ``config`` before running it.
+def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df: Any,
+                sample_df: Any, instructions: str = "", seed: int = 0,
+                positional_orders: Sequence[str] = DEFAULT_ORDERS, shards: int = 4,
+                name: str | None = None, prices: dict[str, Any] | None = None,
+                tokenizers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Plan every machine coder before running it (rule ``cost_plan``).
 
-    For each ``kind: prompt`` model the requests are rendered with its template over its
-    scope (``sample_df`` for ``scope: gold``, else ``corpus_df``; columns id, text), plus
-    the positional-audit re-runs of the gold sample (``audits.positional_orders``), and
-    planned with :func:`plan_cost` (tiktoken for OpenAI, the model's Hugging Face tokenizer
-    via :func:`textgauge.inference.aliases.resolve` for local engines, characters / 3.5 for Anthropic;
-    ``tokenizers`` maps model names to a tokenizer to use instead). API models get costs from
-    the dated price table (the expected cost assumes prompt caching, and the batch API where
-    ``batch_api: true``); local engines get GPU-hours from ``throughput_texts_per_s``
-    (default :data:`DEFAULT_THROUGHPUT`). The inference jobs per rule follow from the config;
-    the whole DAG's job counts come from ``textgauge plan-jobs`` (a Snakemake dry run).
+    ``models`` maps names to model settings (a config's ``models``, or typed options). For
+    each ``kind: prompt`` model the requests are rendered with its template over its scope
+    (``sample_df`` for ``scope: gold``, else ``corpus_df``; columns id, text), plus the
+    positional-audit re-runs of the gold sample (``positional_orders``), and planned with
+    :func:`plan_cost` (tiktoken for OpenAI, the model's Hugging Face tokenizer via
+    :func:`textgauge.inference.aliases.resolve` for local engines, characters / 3.5 for
+    Anthropic; the model's ``plan.tokenizer``, or ``tokenizers[name]``, instead). API models get
+    costs from the dated price table (the expected cost assumes prompt caching, and the batch
+    API where ``limits.batch_api: true``); local engines get GPU-hours from
+    ``plan.throughput_texts_per_s`` (default :data:`DEFAULT_THROUGHPUT`). The inference jobs
+    per rule follow from the settings; the whole DAG's job counts come from
+    ``textgauge plan-jobs`` (a Snakemake dry run).
     """
     from textgauge.inference.prompting import PromptTemplate
 
     if prices is None:
         prices = load_prices()
     tokenizers = dict(tokenizers or {})
-    labels = dict(config["labels"])
-    instructions = (config.get("codebook") or {}).get("instructions", "") or ""
-    seed = int((config.get("project") or {}).get("seed", 0))
-    audits = config.get("audits") or {}
-    orders = list(audits.get("positional_orders", DEFAULT_ORDERS))
-    n_shards = int((config.get("inference") or {}).get("shards", 4))
+    labels = dict(labels)
+    orders = list(positional_orders)
+    n_shards = int(shards)
     gold_items = list(zip(sample_df["id"].astype(str), sample_df["text"], strict=True))
     corpus_items = list(zip(corpus_df["id"].astype(str), corpus_df["text"], strict=True))
-    out: dict[str, Any] = {"project": (config.get("project") or {}).get("name"),
+    out: dict[str, Any] = {"project": name,
                            "dry_run": "no request is sent; counts from rendered prompts",
                            "price_table_as_of": sorted({str(p.get("as_of")) for p in
                                                         (prices.get("providers") or {})
                                                         .values() if p.get("as_of")}),
                            "models": {}, "jobs": {}, "notes": []}
     jobs: dict[str, int] = {}
-    for name, m in config["models"].items():
-        kind = m.get("kind")
-        scope = m.get("scope", "corpus")
+    for mname, raw in models.items():
+        m = raw if isinstance(raw, ModelOptions) else model_options(raw, mname)
+        kind = m.kind
+        scope = m.scope
         items = gold_items if scope == "gold" else corpus_items
-        engine = _engine(m)
-        entry: dict[str, Any] = {"kind": kind, "backend": m.get("backend", "transformers")
-                                 if kind == "prompt" else "transformers", "scope": scope,
-                                 "model": m.get("model") or m.get("base_model"),
+        engine = engine_of(m)
+        prompted = isinstance(m, PromptModel)
+        entry: dict[str, Any] = {"kind": kind, "backend": m.backend if prompted
+                                 else "transformers", "scope": scope,
+                                 "model": m.model if prompted else m.base_model,
                                  "texts": len(items), "engine": engine or "api"}
         mjobs = {("predict_gold" if scope == "gold" else "predict_shard"):
                  1 if scope == "gold" else n_shards, "gather_predictions": 1}
         n_requests = len(items)
-        if kind == "prompt":
-            tpl = _fast_template(PromptTemplate.from_file(m["prompt"], labels, instructions))
-            reqs = tpl.requests(items, order=m.get("label_order", "fixed"), seed=seed)
+        if prompted:
+            tpl = _fast_template(PromptTemplate.from_file(m.prompt, labels, instructions))
+            reqs = tpl.requests(items, order=m.label_order, seed=seed)
             audit_reqs = [r for order in orders for r in tpl.requests(gold_items, order, seed)]
-            provider, tok, note = _provider_and_tokenizer(m, tokenizers, name)
+            provider, tok, note = provider_and_tokenizer(m, tokenizers, mname)
             if note:
                 out["notes"].append(note)
-            count = make_counter(str(m["model"]), provider, tok)
-            structured = m.get("structured") or ("choice" if engine else "json_schema")
+            count = make_counter(m.model, provider, tok)
+            structured = m.structured or ("choice" if engine else "json_schema")
             retry = 0.0 if engine in ("transformers", "vllm") else 0.25
-            kw = {"model": str(m["model"]), "provider": provider, "prices": prices,
+            kw = {"model": m.model, "provider": provider, "prices": prices,
                   "tokenizer": count, "structured": structured, "retry_overhead": retry}
             run = plan_cost(reqs, **kw)
             entry["run"] = run.to_dict()
@@ -512,7 +362,7 @@ def plan_config(config: dict[str, Any], corpus_df: Any, sample_df: Any,
             entry["output_tokens"] = sum(p.output_tokens for p in plans)
             entry["tokenizer"] = run.tokenizer
             if run.price_model and engine is None:
-                batch = bool(m.get("batch_api"))
+                batch = bool(m.limits.batch_api)
                 entry["cost_mode"] = ("batch API + prompt caching" if batch
                                       else "online + prompt caching")
                 entry["cost_expected_usd"] = sum(
@@ -520,11 +370,11 @@ def plan_config(config: dict[str, Any], corpus_df: Any, sample_df: Any,
                 entry["cost_upper_usd"] = sum(p.cost_plain or 0.0 for p in plans)
             elif engine is None:
                 entry["cost_expected_usd"] = None
-                out["notes"].append(f"{name}: no price for {m['model']!r} in the price table")
+                out["notes"].append(f"{mname}: no price for {m.model!r} in the price table")
         else:
             entry["requests"] = n_requests
         if engine is not None:
-            thr = m.get("throughput_texts_per_s")
+            thr = m.plan.throughput_texts_per_s
             entry["throughput_texts_per_s"] = float(thr or DEFAULT_THROUGHPUT[engine])
             entry["throughput_source"] = "config" if thr else "default (placeholder)"
             entry["gpu_hours"] = n_requests / entry["throughput_texts_per_s"] / 3600
@@ -533,7 +383,7 @@ def plan_config(config: dict[str, Any], corpus_df: Any, sample_df: Any,
         entry["jobs"] = mjobs
         for rule, n in mjobs.items():
             jobs[rule] = jobs.get(rule, 0) + n
-        out["models"][name] = entry
+        out["models"][mname] = entry
     out["jobs"] = jobs
     ms = out["models"].values()
     out["totals"] = {
@@ -597,68 +447,3 @@ def plan_markdown(plan: dict[str, Any]) -> str:
     if plan["notes"]:
         out += ["## Notes", ""] + [f"- {x}" for x in plan["notes"]]
     return "\n".join(out) + "\n"
-
-
-# ---------------------------------------------------------------------------- CLI
-
-def read_requests_jsonl(path: str | Path) -> list[PromptRequest]:
-    """Rendered requests, one JSON object per line: ``{"id", "messages", "labels"}``."""
-    p = Path(path)
-    if not p.exists():
-        raise InputDataError(f"Requests file {p} does not exist.")
-    out = []
-    for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-            out.append(PromptRequest(str(d["id"]), list(d["messages"]), list(d["labels"])))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputDataError(f"{p} line {k} is not a request object with id, messages "
-                                 f"and labels ({type(exc).__name__}: {exc}).") from exc
-    return out
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="textgauge plan", description="Dry-run token and cost "
-                                 "plan for prompted coding (no request is sent).")
-    ap.add_argument("--requests", required=True,
-                    help="JSONL of rendered requests: {id, messages, labels} per line")
-    ap.add_argument("--model", required=True, action="append",
-                    help="model name; repeat to compare models")
-    ap.add_argument("--provider", choices=["openai", "anthropic", "local"],
-                    help="default: guessed from the model name")
-    ap.add_argument("--prices", help="price table YAML (default: the packaged prices.yaml)")
-    ap.add_argument("--tokenizer", help="HF tokenizer folder, 'tiktoken:ENCODING' or "
-                                        "'approx:CHARS_PER_TOKEN'")
-    ap.add_argument("--structured", default="json_schema",
-                    choices=["json_schema", "choice", "none"])
-    ap.add_argument("--retry-overhead", type=float, default=0.25)
-    ap.add_argument("--batch-discount", type=float)
-    ap.add_argument("--max-output-tokens", type=int)
-    ap.add_argument("--out", help="write the Markdown plan here (default: stdout)")
-    ap.add_argument("--json", help="also write the plans as JSON here")
-    return ap
-
-
-def plan_cli(argv: Sequence[str] | None = None) -> int:
-    """``textgauge plan``: print (or write) the Markdown cost plan. Returns an exit code."""
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
-    requests = read_requests_jsonl(args.requests)
-    prices = load_prices(args.prices)
-    plans = [plan_cost(requests, model, args.provider, prices, args.tokenizer, args.structured,
-                       args.retry_overhead, args.batch_discount, args.max_output_tokens)
-             for model in args.model]
-    text = "\n".join(p.to_markdown() for p in plans)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps([p.to_dict() for p in plans], indent=1),
-                                   encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(plan_cli())

@@ -6,7 +6,7 @@ report and methods section, and the conda environment files, writes a README and
 index, and packs the folder into a reproducible ``.tar.gz`` (sorted members, fixed mtimes).
 
 ``revalidate`` recomputes the validation metrics from a package alone (gold predictions +
-reference labels + human codes) with :mod:`textgauge.steps.validation` and compares them with the
+reference labels + human codes) with :mod:`textgauge.steps.validate` and compares them with the
 stored ones, number for number.
 
 No Snakemake import here: ``scripts/replication.py`` is the thin bridge.
@@ -283,22 +283,25 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
     "macro_f1", "decision"}}, "human": {"match", "differences"}}``. ``tol=0`` asks for the
     exact numbers (same seeds, same code: they are reproducible).
     """
-    from textgauge.steps.validation import evaluate_stage, human_agreement_stage
+    from textgauge.steps.validate import evaluate, human_agreement
 
     pkg = Path(package_dir)
     index = json.loads((pkg / "replication.json").read_text(encoding="utf-8"))
     cfg = yaml.safe_load((pkg / "config.yaml").read_text(encoding="utf-8"))
     labels = list(cfg["labels"])
-    vcfg = cfg["validation"]
+    given = cfg.get("validation") or {}
+    vcfg = {k: given.get(k, default) for k, default in
+            (("kappa_threshold", 0.7), ("confidence", 0.95), ("bootstrap", 1000))}
     seed = cfg["project"]["seed"]
     strata = cfg["corpus"].get("strata", [])
     result: dict[str, Any] = {"models": {}, "package": str(pkg)}
     with tempfile.TemporaryDirectory(prefix="textgauge-revalidate-") as tmp:
         t = Path(tmp)
         human_stored = json.loads((pkg / "metrics/human/metrics.json").read_text())
-        human_new = human_agreement_stage(str(pkg / "gold/codes.parquet"),
-                                          str(pkg / "gold/sample.parquet"), labels, vcfg, seed,
-                                          str(t / "human.json"), str(t / "pairwise.csv"))
+        human_agreement(codes=str(pkg / "gold/codes.parquet"),
+                        sample=str(pkg / "gold/sample.parquet"), truth=None, coders=None,
+                        metrics=str(t / "human.json"), pairwise=str(t / "pairwise.csv"),
+                        labels=labels, seed=seed, **vcfg)
         human_new = json.loads((t / "human.json").read_text())
         stored_cmp = {k: v for k, v in human_stored.items() if k != "simulated_truth"}
         diffs = _same(stored_cmp, human_new, "human", tol)
@@ -306,11 +309,11 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
         for m in index["models"]:
             out = {f.split(".")[0]: str(t / m / f) for f in METRIC_FILES}
             (t / m).mkdir()
-            evaluate_stage(m, str(pkg / f"predictions/{m}.gold.parquet"),
-                           str(pkg / "gold/reference.parquet"), str(pkg / "gold/codes.parquet"),
-                           str(pkg / "gold/sample.parquet"),
-                           str(pkg / "metrics/human/metrics.json"), labels, vcfg, strata, seed,
-                           out)
+            evaluate(model=m, predictions=str(pkg / f"predictions/{m}.gold.parquet"),
+                     reference=str(pkg / "gold/reference.parquet"),
+                     codes=str(pkg / "gold/codes.parquet"), sample=str(pkg / "gold/sample.parquet"),
+                     human=str(pkg / "metrics/human/metrics.json"), **out, labels=labels,
+                     strata=strata, seed=seed, **vcfg)
             new = json.loads(Path(out["metrics"]).read_text())
             stored = json.loads((pkg / f"metrics/{m}/metrics.json").read_text())
             diffs = _same(stored, new, m, tol)

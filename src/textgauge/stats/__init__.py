@@ -1,0 +1,130 @@
+"""textgauge.stats: the one statistics engine (pure functions, no file access).
+
+Every number textgauge reports comes from here: the evaluation of each coder, the human
+ceiling, the per-stratum table, the audits, the ensemble and the report. ``stats`` imports
+nothing else of textgauge except :mod:`textgauge.errors`; other packages import from
+``textgauge.stats`` (or its public face :mod:`textgauge.agreement`).
+
+Modules: :mod:`~textgauge.stats.inputs` (encodings, checks, weights), :mod:`~.kappa` (Cohen,
+FCE standard errors), :mod:`~.cac` (Scott's pi, Gwet's AC1/AC2, Brennan-Prediger),
+:mod:`~.fleiss`, :mod:`~.alpha` (Krippendorff), :mod:`~.bootstrap` (the one seeded, vectorised
+bootstrap), :mod:`~.classification` (metrics, the decision rule, how a coder is scored,
+the invalid-answer and macro-F1 rules), :mod:`~.pairwise` (coder pairs, the human ceiling),
+:mod:`~.strata` (the one per-stratum table and its flag rule), :mod:`~.proportions` (Wilson),
+:mod:`~.calibration`, :mod:`~.prevalence` (PPI, DSL), :mod:`~.samplesize`.
+"""
+
+from __future__ import annotations
+
+from textgauge.stats.alpha import AlphaResult, krippendorff_alpha, krippendorff_alpha_long
+from textgauge.stats.bootstrap import (
+    BootstrapResult,
+    bootstrap_agreement,
+    bootstrap_kappa,
+    bootstrap_macro_f1,
+    bootstrap_tables,
+    ci_from_replicates,
+    f1_from_tables,
+    macro_f1_from_tables,
+    unit_resample_counts,
+)
+from textgauge.stats.cac import (
+    AgreementResult,
+    brennan_prediger,
+    brennan_prediger_table,
+    gwet_ac1,
+    gwet_ac1_counts,
+    gwet_ac1_table,
+    scott_pi,
+    scott_pi_table,
+)
+from textgauge.stats.calibration import (
+    calibration_bins,
+    coverage_accuracy_curve,
+    expected_calibration_error,
+    maximum_calibration_error,
+)
+from textgauge.stats.classification import (
+    INVALID_LABEL,
+    ClassificationReport,
+    classification_metrics,
+    classification_summary,
+    decide,
+    kappa_summary,
+    macro_f1_summary,
+    per_class_f1_ci,
+    scored_labels,
+)
+from textgauge.stats.fleiss import FleissResult, fleiss_kappa, fleiss_kappa_long
+from textgauge.stats.inputs import agreement_weights, contingency_table, encode_pair
+from textgauge.stats.kappa import (
+    KappaResult,
+    cohen_kappa,
+    cohen_kappa_table,
+    kappa_from_tables,
+    kappa_parts,
+)
+from textgauge.stats.pairwise import HumanBenchmark, compare_with_humans, pairwise_agreement
+from textgauge.stats.prevalence import dsl_mean, naive_share, ppi_mean
+from textgauge.stats.proportions import goodness_of_fit, paired_share_difference, wilson_ci
+from textgauge.stats.strata import OVERALL, STRATUM_COLUMNS, flag_stratum, per_stratum
+
+__all__ = [
+    "INVALID_LABEL",
+    "OVERALL",
+    "STRATUM_COLUMNS",
+    "AgreementResult",
+    "AlphaResult",
+    "BootstrapResult",
+    "ClassificationReport",
+    "FleissResult",
+    "HumanBenchmark",
+    "KappaResult",
+    "agreement_weights",
+    "bootstrap_agreement",
+    "bootstrap_kappa",
+    "bootstrap_macro_f1",
+    "bootstrap_tables",
+    "brennan_prediger",
+    "brennan_prediger_table",
+    "calibration_bins",
+    "ci_from_replicates",
+    "classification_metrics",
+    "classification_summary",
+    "cohen_kappa",
+    "cohen_kappa_table",
+    "compare_with_humans",
+    "contingency_table",
+    "coverage_accuracy_curve",
+    "decide",
+    "dsl_mean",
+    "encode_pair",
+    "expected_calibration_error",
+    "f1_from_tables",
+    "flag_stratum",
+    "goodness_of_fit",
+    "fleiss_kappa",
+    "fleiss_kappa_long",
+    "gwet_ac1",
+    "gwet_ac1_counts",
+    "gwet_ac1_table",
+    "kappa_from_tables",
+    "kappa_parts",
+    "kappa_summary",
+    "krippendorff_alpha",
+    "krippendorff_alpha_long",
+    "macro_f1_from_tables",
+    "macro_f1_summary",
+    "maximum_calibration_error",
+    "naive_share",
+    "paired_share_difference",
+    "pairwise_agreement",
+    "per_class_f1_ci",
+    "per_stratum",
+    "ppi_mean",
+    "scored_labels",
+    "scott_pi",
+    "scott_pi_table",
+    "unit_resample_counts",
+    "wilson_ci",
+]

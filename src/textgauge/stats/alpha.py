@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from textgauge.errors import InputDataError
-from textgauge.stats.bootstrap import _check_boot_args, ci_from_replicates
-from textgauge.stats.core import (
-    _check_columns,
-    _check_confidence,
-    _codes,
-    _resolve_categories,
-    _to_builtin,
+from textgauge.stats.bootstrap import check_boot_args, ci_from_replicates, unit_resample_counts
+from textgauge.stats.inputs import (
+    category_codes,
+    check_columns,
+    check_confidence,
+    resolve_categories,
+    to_builtin,
 )
 
 __all__ = ["AlphaResult", "krippendorff_alpha", "krippendorff_alpha_long"]
@@ -62,7 +62,7 @@ class AlphaResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""
-        return _to_builtin(asdict(self))
+        return to_builtin(asdict(self))
 
 
 def _delta(o: np.ndarray, level: str, values: np.ndarray) -> np.ndarray:
@@ -131,9 +131,9 @@ def _prepare(data: Any, level: str, categories: Sequence | None
         if level == "ratio" and (num < 0).any():
             raise InputDataError("level='ratio' needs non-negative values.")
         vals = num
-    cats = _resolve_categories(vals, categories, "categories")
+    cats = resolve_categories(vals, categories, "categories")
     codes = np.full(arr.shape, -1, dtype=np.intp)
-    codes[~miss] = _codes(vals, cats, "data")
+    codes[~miss] = category_codes(vals, cats, "data")
     k = len(cats)
     n_coders, n_units = arr.shape
     counts = np.zeros((n_units, k))
@@ -182,9 +182,9 @@ def krippendorff_alpha(
     """
     if level not in _LEVELS:
         raise ValueError(f"level must be one of {_LEVELS}, got {level!r}.")
-    confidence = _check_confidence(confidence)
+    confidence = check_confidence(confidence)
     if n_boot:
-        _check_boot_args(n_boot, method)
+        check_boot_args(n_boot, method)
     counts, values, cats, coded = _prepare(data, level, categories)
     n_coders = coded.shape[0]
     pairable = counts.sum(axis=1) >= 2
@@ -202,17 +202,11 @@ def krippendorff_alpha(
     reps = np.empty(0)
     lo = hi = se = float("nan")
     if n_boot:
-        rng = np.random.default_rng(seed)
         ou_flat = ou.reshape(u, -1)
         reps = np.empty(n_boot)
-        block = max(1, (1 << 22) // u)
-        for start in range(0, n_boot, block):  # memory blocks, not single replicates
-            m = min(block, n_boot - start)
-            idx = rng.integers(0, u, size=(m, u))
-            idx += (np.arange(m) * u)[:, None]
-            draws = np.bincount(idx.ravel(), minlength=m * u).reshape(m, u).astype(float)
-            o = (draws @ ou_flat).reshape(m, *ou.shape[1:])
-            reps[start:start + m] = _alpha_from_coincidences(o, level, values)
+        for start, draws in unit_resample_counts(u, n_boot, seed):
+            o = (draws.astype(float) @ ou_flat).reshape(len(draws), *ou.shape[1:])
+            reps[start:start + len(draws)] = _alpha_from_coincidences(o, level, values)
         jv = None
         if method == "bca":
             jv = _alpha_from_coincidences(ou.sum(axis=0)[None] - ou, level, values)
@@ -222,7 +216,7 @@ def krippendorff_alpha(
     return AlphaResult(
         estimate=est, ci_low=lo, ci_high=hi, se=se, level=level, n_units=int(u),
         n_coders=int(n_coders), n_values=int(counts.sum()), n_boot=int(n_boot), method=method,
-        confidence=confidence, seed=seed, categories=tuple(_to_builtin(list(cats))),
+        confidence=confidence, seed=seed, categories=tuple(to_builtin(list(cats))),
     )
 
 
@@ -235,7 +229,7 @@ def krippendorff_alpha_long(
 
     A coder who coded the same unit twice is an error (the pairs are listed in the message).
     """
-    _check_columns(df, {"unit": unit, "coder": coder, "label": label})
+    check_columns(df, {"unit": unit, "coder": coder, "label": label})
     d = df[[unit, coder, label]]
     dup = d.duplicated([unit, coder], keep=False) & d[label].notna()
     if dup.any():

@@ -19,24 +19,25 @@ eq. 14.14-14.15 for the acceleration from the jackknife); DiCiccio & Efron (1996
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from textgauge.errors import InputDataError
-from textgauge.stats.core import (
+from textgauge.stats.cac import cac_estimates
+from textgauge.stats.inputs import (
     WeightsArg,
-    _cac_estimates,
-    _check_confidence,
-    _to_builtin,
     agreement_weights,
+    check_confidence,
     contingency_table,
     encode_pair,
-    kappa_from_tables,
+    to_builtin,
 )
+from textgauge.stats.kappa import kappa_from_tables
 
 __all__ = [
     "BootstrapResult",
@@ -44,12 +45,18 @@ __all__ = [
     "bootstrap_kappa",
     "bootstrap_macro_f1",
     "bootstrap_tables",
+    "check_boot_args",
     "ci_from_replicates",
+    "f1_from_tables",
+    "jackknife_tables",
     "macro_f1_from_tables",
+    "unit_resample_counts",
 ]
 
 #: Upper bound on resampled indices held in memory at once (per block of replicates).
 _BLOCK_ELEMENTS = 1 << 24
+#: The same bound for the unit bootstrap of Krippendorff's alpha (its blocks are (B, U) counts).
+_UNIT_BLOCK_ELEMENTS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -80,10 +87,10 @@ class BootstrapResult:
         """JSON-serialisable dict without the replicates."""
         d = asdict(self)
         d.pop("replicates")
-        return _to_builtin(d)
+        return to_builtin(d)
 
 
-def _check_boot_args(n_boot: int, method: str) -> None:
+def check_boot_args(n_boot: int, method: str) -> None:
     if not isinstance(n_boot, int | np.integer) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}.")
     if method not in ("percentile", "bca"):
@@ -122,7 +129,7 @@ def bootstrap_tables(codes1: np.ndarray, codes2: np.ndarray, k: int, n_boot: int
     return out.reshape(n_boot, k, k)
 
 
-def _jackknife_tables(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def jackknife_tables(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-item-out tables: one per occupied cell, weighted by the cell count."""
     k = table.shape[0]
     flat = table.ravel()
@@ -167,28 +174,40 @@ def ci_from_replicates(estimate: float, reps: np.ndarray, confidence: float, met
     return float(lo), float(hi)
 
 
-def macro_f1_from_tables(tables: np.ndarray) -> np.ndarray:
-    """Macro-averaged F1 of confusion tables (..., K, K) (rows = truth, columns = prediction).
-
-    A class with no true and no predicted item has F1 = 0, as scikit-learn's ``f1_score`` with
-    ``labels`` fixed and ``zero_division=0``.
-    """
+def f1_from_tables(tables: np.ndarray) -> np.ndarray:
+    """Per-class F1 of confusion tables (..., K, K) -> (..., K) (rows = truth, columns =
+    prediction); a class with no true and no predicted item has F1 = 0 (``zero_division=0``)."""
     tp = np.diagonal(tables, axis1=-2, axis2=-1).astype(float)
     denom = tables.sum(axis=-1) + tables.sum(axis=-2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
+        return np.where(denom > 0, 2 * tp / denom, 0.0)
+
+
+def macro_f1_from_tables(tables: np.ndarray, scored: Any = None) -> np.ndarray:
+    """Macro-averaged F1 of confusion tables (..., K, K) (rows = truth, columns = prediction).
+
+    ``scored`` (indices of categories; default all) are the classes averaged over: the
+    category that holds invalid answers is a column of the table (its answers are errors of
+    their true class) but not a class of the average. A scored class with no true and no
+    predicted item has F1 = 0, as scikit-learn's ``f1_score`` with ``labels`` fixed and
+    ``zero_division=0``.
+    """
+    f1 = f1_from_tables(tables)
+    if scored is not None:
+        f1 = f1[..., np.asarray(scored, dtype=np.intp)]
     return f1.mean(axis=-1)
 
 
-def _statistic_fn(statistic: str, w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def _statistic_fn(statistic: str, w: np.ndarray,
+                  scored: Any = None) -> Callable[[np.ndarray], np.ndarray]:
     if statistic == "kappa":
         return lambda t: kappa_from_tables(t, w)
     if statistic == "macro_f1":
-        return macro_f1_from_tables
+        return lambda t: macro_f1_from_tables(t, scored)
     if statistic == "accuracy":
         return lambda t: np.trace(t, axis1=-2, axis2=-1) / t.sum(axis=(-2, -1))
     if statistic in ("gwet_ac1", "scott_pi", "brennan_prediger"):
-        return lambda t: _cac_estimates(t.astype(float), w, statistic)["coef"]
+        return lambda t: cac_estimates(t.astype(float), w, statistic)["coef"]
     raise ValueError("statistic must be one of 'kappa', 'macro_f1', 'accuracy', 'gwet_ac1', "
                      f"'scott_pi', 'brennan_prediger'; got {statistic!r}.")
 
@@ -196,7 +215,7 @@ def _statistic_fn(statistic: str, w: np.ndarray) -> Callable[[np.ndarray], np.nd
 def bootstrap_agreement(
     y1: Any, y2: Any, statistic: str = "kappa", weights: WeightsArg = None, labels: Any = None,
     n_boot: int = 1000, seed: int | None = 0, method: str = "percentile",
-    confidence: float = 0.95, engine: str = "multinomial",
+    confidence: float = 0.95, engine: str = "multinomial", scored: Any = None,
 ) -> BootstrapResult:
     """Bootstrap CI (items resampled with replacement) for a table-based statistic.
 
@@ -212,21 +231,28 @@ def bootstrap_agreement(
         cell proportions) -- exactly the distribution of the item bootstrap, O(B*K^2)) or
         "indices" (resample item indices and bincount cells; O(B*n), same distribution,
         different random stream).
+    scored : for macro-F1, the categories averaged over (default: all of ``labels``); the
+        others stay in the table, so their items count as errors of their true class.
     """
-    _check_boot_args(n_boot, method)
-    confidence = _check_confidence(confidence)
+    check_boot_args(n_boot, method)
+    confidence = check_confidence(confidence)
     names = ("y_true", "y_pred") if statistic in ("macro_f1", "accuracy") else ("y1", "y2")
     c1, c2, cats, n_dropped = encode_pair(y1, y2, labels, names=names)
     k = len(cats)
     w = agreement_weights(k, weights)
-    fn = _statistic_fn(statistic, w)
+    idx = None
+    if scored is not None:
+        idx = pd.Index(cats).get_indexer(list(scored))
+        if (idx < 0).any():
+            raise InputDataError(f"scored lists categories that are not in labels: {scored}.")
+    fn = _statistic_fn(statistic, w, idx)
     table = contingency_table(c1, c2, k)
     est = float(fn(table[None].astype(float))[0])
     tabs = bootstrap_tables(c1, c2, k, n_boot=n_boot, seed=seed, engine=engine)
     reps = np.asarray(fn(tabs), dtype=float)
     jv = jw = None
     if method == "bca":
-        jt, jw = _jackknife_tables(table)
+        jt, jw = jackknife_tables(table)
         jv = np.asarray(fn(jt), dtype=float)
     lo, hi = ci_from_replicates(est, reps, confidence, method, jv, jw)
     finite = np.isfinite(reps)
@@ -251,13 +277,34 @@ def bootstrap_kappa(
 def bootstrap_macro_f1(
     y_true: Any, y_pred: Any, labels: Any = None, n_boot: int = 1000, seed: int | None = 0,
     method: str = "percentile", confidence: float = 0.95, engine: str = "multinomial",
+    scored: Any = None,
 ) -> BootstrapResult:
     """Bootstrap CI for macro-F1 (labels fixed to the full-sample set in every replicate).
 
     The point estimate equals ``sklearn.metrics.f1_score(y_true, y_pred, average="macro",
-    labels=labels, zero_division=0)``.
+    labels=scored or labels, zero_division=0)``; ``scored`` leaves a category (invalid
+    answers) in the table but out of the average.
     """
     if labels is not None and len(labels) == 0:
         raise InputDataError("labels must list at least one class.")
     return bootstrap_agreement(y_true, y_pred, "macro_f1", labels=labels, n_boot=n_boot,
-                               seed=seed, method=method, confidence=confidence, engine=engine)
+                               seed=seed, method=method, confidence=confidence, engine=engine,
+                               scored=scored)
+
+
+def unit_resample_counts(n_units: int, n_boot: int, seed: int | None = 0,
+                         ) -> Iterator[tuple[int, np.ndarray]]:
+    """The unit bootstrap as counts: blocks ``(start, counts)`` with ``counts[b, u]`` = how
+    often unit ``u`` is drawn in replicate ``start + b`` (units resampled with replacement).
+
+    For statistics that are sums over units (Krippendorff's alpha: a replicate's coincidence
+    matrix is ``counts @ unit_coincidences``), so a whole block of replicates is one matrix
+    product and no Python loop runs over replicates. Blocks bound memory to about 4M draws.
+    """
+    rng = np.random.default_rng(seed)
+    block = max(1, _UNIT_BLOCK_ELEMENTS // max(n_units, 1))
+    for start in range(0, n_boot, block):  # memory blocks, not single replicates
+        m = min(block, n_boot - start)
+        idx = rng.integers(0, n_units, size=(m, n_units))
+        idx += (np.arange(m) * n_units)[:, None]
+        yield start, np.bincount(idx.ravel(), minlength=m * n_units).reshape(m, n_units)

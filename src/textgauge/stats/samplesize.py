@@ -34,7 +34,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from textgauge.stats.core import _kappa_parts, agreement_weights
+from textgauge.stats.inputs import agreement_weights
+from textgauge.stats.kappa import kappa_parts
 
 __all__ = [
     "cell_probabilities",
@@ -77,7 +78,7 @@ def kappa_variance_per_item(kappa: float, prevalences: Sequence[float] | None = 
     """Q = n Var(kappa_hat): the Fleiss–Cohen–Everitt variance for one item."""
     cells = cell_probabilities(kappa, prevalences, n_categories)
     w = agreement_weights(cells.shape[0], weights)
-    return float(_kappa_parts(cells, w)["var"])  # table of proportions: n = 1
+    return float(kappa_parts(cells, w)["var"])  # table of proportions: n = 1
 
 
 def _z(level: float) -> float:

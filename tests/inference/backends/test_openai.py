@@ -348,13 +348,16 @@ def test_resume_after_kill_in_callback(httpserver, tmp_path):
     ck = tmp_path / "ck.jsonl"
     reqs = make_requests(100)
     be = backend_for(httpserver, concurrency=4, report_every=10, report_interval=30)
+    from textgauge.inference.backends.runner import checkpoint_record, request_hash
     from textgauge.io import CheckpointWriter
 
-    # first run: the process "dies" after 3 checkpointed batches
+    # first run: the process "dies" after 3 checkpointed batches (records written as the
+    # runner writes them: with the hash of their request, so a resume reuses them)
+    by_id = {r.id: r for r in reqs}
     n_batches = [0]
     with CheckpointWriter(ck) as w:
         def cb(preds):
-            w.write(p.to_dict() for p in preds)
+            w.write(checkpoint_record(p, by_id[p.id], request_hash(by_id[p.id])) for p in preds)
             n_batches[0] += 1
             if n_batches[0] == 3:
                 raise Stop
@@ -419,7 +422,7 @@ def test_resume_after_sigkill_subprocess(httpserver, tmp_path):
                    check=True, timeout=120)
     asked = {s.split()[-1] for s in seen}
     assert asked == {str(i) for i in range(60)} - {d[1:] for d in done}
-    from textgauge.inference.backends.runner import _latest
+    from textgauge.inference.backends.runner import latest_records
 
-    latest = _latest(ck)
+    latest = latest_records(ck)
     assert sorted(latest) == sorted(f"t{i}" for i in range(60))

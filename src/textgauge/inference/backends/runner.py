@@ -1,10 +1,22 @@
-"""Run a backend over requests with a resumable checkpoint and a failure bound."""
+"""Run a backend over requests with a resumable checkpoint and a failure bound.
+
+An answer is reused only for the same question. Every checkpoint record carries the hash of
+the exact request that produced it (:func:`request_hash`: the messages as sent, so the text,
+the rendered prompt and the label order shown; the labels in that order; and a ``context``
+the caller adds: the prompt hash and the settings that shape answers) and the label order
+shown. On a rerun a record is reused only when its hash matches the request made now: a text
+edited under the same id, or a new seed that rotates the labels differently, is asked again.
+Resumed records are re-validated (a known status; an ``ok`` label inside the label set), and
+lines that are not records are counted and reported, never silently skipped.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -12,21 +24,47 @@ from textgauge.errors import BackendError
 from textgauge.inference.backends.base import (
     STATUS_FAILED,
     STATUS_INVALID,
+    STATUS_OK,
     STATUSES,
     Prediction,
     PromptBackend,
     PromptRequest,
 )
-from textgauge.io import CheckpointWriter, read_checkpoint
+from textgauge.io import CheckpointWriter, scan_checkpoint, stable_hash
+
+log = logging.getLogger("textgauge")
 
 COLUMNS = list(Prediction.__dataclass_fields__)
+#: what a checkpoint record adds to a prediction
+RECORD_COLUMNS = ["request_hash", "label_order"]
 
 
-def _latest(path: str | Path) -> dict[str, dict]:
+def request_hash(request: PromptRequest, context: Mapping[str, Any] | None = None) -> str:
+    """The hash of exactly what is asked: messages as sent, labels as shown, and ``context``
+    (prompt hash, answer settings)."""
+    return stable_hash({"messages": request.messages, "labels": list(request.labels),
+                        "context": dict(context or {})})
+
+
+def checkpoint_record(pred: Prediction, request: PromptRequest, req_hash: str) -> dict[str, Any]:
+    """A prediction as a checkpoint record: with its request hash and the label order shown."""
+    return {**pred.to_dict(), "request_hash": req_hash, "label_order": "|".join(request.labels)}
+
+
+def latest_records(path: str | Path) -> dict[str, dict]:
+    """The last record of each id (whatever request it answered)."""
     out: dict[str, dict] = {}
-    for rec in read_checkpoint(path):
-        out[str(rec["id"])] = rec  # the last record of an id wins
+    for rec in scan_checkpoint(path).records:
+        out[str(rec["id"])] = rec
     return out
+
+
+def _usable(rec: Mapping[str, Any], request: PromptRequest) -> bool:
+    """A resumed record is an answer of the label set (or an honest invalid/failed)."""
+    status = rec.get("status")
+    if status not in STATUSES:
+        return False
+    return status != STATUS_OK or rec.get("label") in set(request.labels)
 
 
 def summarize(df: pd.DataFrame, n_reasons: int = 3) -> str:
@@ -46,31 +84,89 @@ def summarize(df: pd.DataFrame, n_reasons: int = 3) -> str:
 
 def run_with_checkpoint(backend: PromptBackend, requests: Sequence[PromptRequest],
                         checkpoint_path: str | Path, fail_bound: float = 0.05,
-                        retry_failed: bool = True) -> pd.DataFrame:
-    """Classify ``requests``, appending every finished batch to ``checkpoint_path``.
+                        retry_failed: bool = True,
+                        context: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Classify ``requests``, appending every finished answer to ``checkpoint_path``.
 
-    Ids already in the checkpoint are skipped (with ``retry_failed``, those whose last record
-    is ``failed`` are run again). Returns one row per request id, in request order. Raises
-    :class:`BackendError` with a summary when the share of failed + invalid rows exceeds
-    ``fail_bound`` (the checkpoint is kept, so a rerun resumes).
+    A request whose exact question (:func:`request_hash` with ``context``) already has a
+    usable record is not asked again (with ``retry_failed``, one whose record is ``failed``
+    is). Returns one row per request id, in request order, with the checkpoint columns
+    ``request_hash`` and ``label_order``; ``attrs["checkpoint"]`` counts what was reused,
+    asked, stale, not valid and corrupt. Raises :class:`BackendError` with a summary when the
+    share of failed + invalid rows exceeds ``fail_bound`` (the checkpoint is kept, so a rerun
+    resumes).
     """
     ids = [r.id for r in requests]
     if len(set(ids)) != len(ids):
         dup = [i for i, c in Counter(ids).items() if c > 1][:5]
         raise BackendError(f"Request ids must be unique; repeated: {', '.join(dup)}.")
-    latest = _latest(checkpoint_path)
-    todo = [r for r in requests if r.id not in latest
-            or (retry_failed and latest[r.id].get("status") == STATUS_FAILED)]
+    by_id = {r.id: r for r in requests}
+    hashes = {r.id: request_hash(r, context) for r in requests}
+    scan = scan_checkpoint(checkpoint_path)
+    reusable: dict[str, dict] = {}
+    other_request: set[str] = set()
+    not_valid: set[str] = set()
+    for rec in scan.records:
+        i = str(rec["id"])
+        if i not in by_id:
+            continue
+        if rec.get("request_hash") != hashes[i]:
+            other_request.add(i)
+        elif _usable(rec, by_id[i]):
+            reusable[i] = rec
+        else:
+            not_valid.add(i)
+    todo = [r for r in requests if r.id not in reusable
+            or (retry_failed and reusable[r.id].get("status") == STATUS_FAILED)]
+    fresh: dict[str, dict] = {}
+
+    def record(preds: Sequence[Prediction]) -> None:
+        recs = []
+        for p in preds:
+            req = by_id.get(str(p.id))
+            if req is None:
+                continue
+            rec = checkpoint_record(p, req, hashes[req.id])
+            fresh[req.id] = rec
+            recs.append(rec)
+        writer.write(recs)
+
     if todo:
         with CheckpointWriter(checkpoint_path) as writer:
-            backend.classify(todo, lambda preds: writer.write(p.to_dict() for p in preds))
-        latest = _latest(checkpoint_path)
-    missing = [i for i in ids if i not in latest]
+            backend.classify(todo, record)
+    results = {**reusable, **fresh}
+    missing = [i for i in ids if i not in results]
     if missing:
         raise BackendError(f"The {backend.name} backend returned no result for {len(missing)} "
                            f"of {len(ids)} texts (first: {', '.join(missing[:5])}); rerun to "
                            "resume from the checkpoint.")
-    df = pd.DataFrame([{c: latest[i].get(c) for c in COLUMNS} for i in ids], columns=COLUMNS)
+    cols = COLUMNS + RECORD_COLUMNS
+    df = pd.DataFrame([{c: results[i].get(c) for c in cols} for i in ids], columns=cols)
+    stats = {
+        "path": str(checkpoint_path), "requests": len(ids),
+        "reused": len(ids) - len(todo), "asked": len(todo),
+        "asked_again_changed_request": len(other_request - set(reusable)),
+        "asked_again_not_valid": len(not_valid - set(reusable)),
+        "retried_failed": sum(1 for r in todo if r.id in reusable),
+        "corrupt_lines": len(scan.corrupt),
+        "corrupt_line_numbers": [n for n, _ in scan.corrupt[:20]],
+        "corrupt_reasons": dict(Counter(why for _, why in scan.corrupt)),
+        "torn_last_line": scan.torn_last_line,
+    }
+    df.attrs["checkpoint"] = stats
+    if scan.corrupt:
+        log.warning("checkpoint %s: %d line(s) are not usable records (%s; lines %s); those "
+                    "texts were asked again if needed. A run killed while writing leaves one "
+                    "such line; more point to a damaged file.", checkpoint_path,
+                    len(scan.corrupt), stats["corrupt_reasons"],
+                    ", ".join(map(str, stats["corrupt_line_numbers"])))
+    if stats["asked_again_not_valid"]:
+        log.warning("checkpoint %s: %d stored answer(s) are not valid for the codebook (label "
+                    "outside it, or an unknown status) and were asked again.", checkpoint_path,
+                    stats["asked_again_not_valid"])
+    log.info("checkpoint %s: %d of %d answers reused, %d asked (%d because the request "
+             "changed: text, prompt, label order or settings)", checkpoint_path,
+             stats["reused"], len(ids), len(todo), stats["asked_again_changed_request"])
     n_bad = int(df["status"].isin([STATUS_FAILED, STATUS_INVALID]).sum())
     if len(df) and n_bad / len(df) > fail_bound:
         raise BackendError(

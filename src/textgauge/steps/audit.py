@@ -1,0 +1,190 @@
+"""Steps of workflow/rules/audit.smk: the audits beyond one kappa.
+
+* :func:`audit_model`: per machine coder, the error-analysis sheet, calibration and the
+  human review queue, class asymmetry, the per-stratum table (read from the evaluation, so
+  the audit and ``validation/{model}/per_stratum.csv`` are the same numbers) and corpus
+  prevalence corrected for the coder's errors (PPI/DSL).
+* :func:`positional_audit`: per prompted coder, the same gold items under other label orders.
+* :func:`ensemble`: the majority vote of the machine coders, scored like any coder.
+* :func:`revalidation_sample`: stage 5, a fresh stratified sample of the classified corpus.
+
+Statistics come from :mod:`textgauge.stats` and the audits of :mod:`textgauge.audits`; every
+interval records ``confidence`` and ``n_boot``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from textgauge.audits import error_sheet as errorsheet
+from textgauge.audits import review_queue as review
+from textgauge.audits.asymmetry import class_asymmetry
+from textgauge.audits.ensemble import agreement_rate, majority_vote
+from textgauge.audits.gold_alignment import align_with_gold
+from textgauge.audits.positional import positional_audit as run_positional_audit
+from textgauge.audits.prevalence import corrected_prevalence
+from textgauge.audits.revalidation import revalidation_sample as draw_revalidation_sample
+from textgauge.audits.strata import flagged_strata
+from textgauge.io import write_json_atomic, write_parquet_atomic
+from textgauge.stats import (
+    calibration_bins,
+    coverage_accuracy_curve,
+    expected_calibration_error,
+    kappa_summary,
+    maximum_calibration_error,
+)
+
+log = logging.getLogger("textgauge")
+
+#: at most this many points of the coverage-accuracy curve go into audit.json
+CURVE_POINTS = 60
+
+
+def read_gold(reference: str, sample: str) -> pd.DataFrame:
+    """The gold items: reference labels joined to the sample (text, strata) by id."""
+    ref = pd.read_parquet(reference)
+    gold_sample = pd.read_parquet(sample)
+    return ref[["id", "reference"]].merge(gold_sample, on="id", how="left")
+
+
+def audit_model(*, model: str, predictions: str, reference: str, codes: str, sample: str,
+                corpus: str, per_stratum: str, audit: str, error_sheet: str, review_queue: str,
+                prevalence: str, labels: Sequence[str], strata: Sequence[str], scope: str,
+                review_fraction: float, kappa_threshold: float, confidence: float,
+                bootstrap: int, seed: int) -> dict:
+    """Error sheet, calibration, review queue, asymmetry, strata and corrected prevalence."""
+    preds = pd.read_parquet(predictions)
+    gold = read_gold(reference, sample)
+    codes_df = pd.read_parquet(codes)
+    corpus_df = pd.read_parquet(corpus)
+    strata = [s for s in strata if s in gold.columns]
+    gold_preds = preds.loc[preds["id"].isin(set(gold["id"]))]
+    kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
+
+    sheet = errorsheet.build_error_sheet(gold, gold_preds, human_codes=codes_df,
+                                         texts=gold[["id", "text"]])
+    errorsheet.write_error_sheet(sheet, error_sheet)
+
+    corr = review.gold_correctness(gold, gold_preds)
+    result: dict[str, Any] = {"model": model, "n_errors": int(len(sheet)),
+                              "n_gold": int(len(gold)), "confidence": confidence,
+                              "n_boot": bootstrap, "kappa_threshold": kappa_threshold}
+    if corr["confidence"].notna().any():
+        curve = coverage_accuracy_curve(corr["correct"], corr["confidence"])
+        result["calibration"] = {
+            "ece": expected_calibration_error(corr["correct"], corr["confidence"]),
+            "mce": maximum_calibration_error(corr["correct"], corr["confidence"]),
+            "bins": calibration_bins(corr["correct"], corr["confidence"]).to_dict("records")}
+        result["coverage_curve"] = curve.iloc[::max(1, len(curve) // CURVE_POINTS)].to_dict(
+            "records")
+        after = review.kappa_after_review(preds, gold, review_fraction, labels=labels, **kw)
+        result["review"] = {"fraction": review_fraction,
+                            "threshold": after.attrs.get("threshold"),
+                            "kappa": after.to_dict("records")}
+    queue = review.review_queue(
+        preds.merge(corpus_df[["id", "text", *strata]], on="id", how="left"), review_fraction,
+        exclude_ids=gold["id"], extra_columns=["text", *strata])
+    queue.to_csv(review_queue, index=False)
+    result["review_queue"] = {"n": int(len(queue)), "of": int(queue.attrs.get("n_corpus", 0)),
+                              "threshold": queue.attrs.get("threshold")}
+
+    result["asymmetry"] = class_asymmetry(gold, gold_preds,
+                                          confidence=confidence).to_dict("records")
+    # the evaluation's per-stratum table: one computation, the same numbers everywhere
+    strata_table = pd.read_csv(per_stratum, keep_default_na=False,
+                               na_values=[""]).astype({"stratum": str})
+    result["strata"] = strata_table.to_dict("records")
+    result["flagged_strata"] = flagged_strata(strata_table)
+
+    if scope == "corpus" and len(gold_preds) == len(gold):
+        est = corrected_prevalence(preds, gold, strata=strata[:1], metadata=corpus_df,
+                                   labels=list(labels), confidence=confidence)
+        est.to_csv(prevalence, index=False)
+        result["prevalence"] = est.to_dict("records")
+    else:
+        pd.DataFrame().to_csv(prevalence, index=False)
+        result["prevalence"] = []
+        result["prevalence_note"] = ("Corrected prevalence needs predictions for the whole "
+                                     "corpus (scope: corpus).")
+    write_json_atomic(result, audit)
+    over = [r["label"] for r in result["asymmetry"] if r.get("flag")]
+    log.info("%s audit: %d errors on gold, review queue %d texts, asymmetry flags %s, "
+             "flagged strata %s", model, len(sheet), len(queue), over or "none",
+             [f"{r['stratum_col']}={r['stratum']}" for r in result["flagged_strata"]] or "none")
+    return result
+
+
+def positional_audit(*, model: str, fixed: str, others: Sequence[str], reference: str,
+                     sample: str, audit: str, orders: Sequence[str], labels: Sequence[str],
+                     confidence: float, bootstrap: int, seed: int) -> dict:
+    """Positional bias: the gold items under the fixed order and each of ``orders``."""
+    others = [others] if isinstance(others, str) else list(others or [])
+    parts = {"fixed": fixed, **dict(zip(orders, others, strict=True))}
+    frames = []
+    for order, path in parts.items():
+        df = pd.read_parquet(path)
+        frames.append(df.assign(order=order)[["id", "label", "status", "order", "label_order"]])
+    long = pd.concat(frames, ignore_index=True)
+    gold = read_gold(reference, sample)
+    res = run_positional_audit(long, reference=gold[["id", "reference"]], labels=labels,
+                               confidence=confidence, bootstrap=bootstrap, seed=seed)
+    out = {"model": model, "orders": list(parts), "pairs": res.pairs.to_dict("records"),
+           "selection": res.selection.to_dict("records"), "any_flip_rate": res.any_flip_rate,
+           "chi2": res.chi2, "dof": res.dof, "p_value": res.p_value, "effect_w": res.effect_w,
+           "first_position_excess": res.first_position_excess,
+           "expected_basis": res.expected_basis, "flagged": res.flagged, "notes": res.notes,
+           "confidence": confidence, "n_boot": bootstrap}
+    write_json_atomic(out, audit)
+    log.info("%s positional audit: flip rate %.3f, p=%.3g, w=%.2f, flagged=%s", model,
+             res.any_flip_rate, res.p_value, res.effect_w, res.flagged)
+    return out
+
+
+def ensemble(*, predictions: Sequence[str], reference: str, sample: str, audit: str,
+             votes: str, models: Sequence[str], labels: Sequence[str], confidence: float,
+             bootstrap: int, seed: int) -> dict:
+    """Majority vote of the machine coders on the gold set, scored like any coder (an item
+    without any valid vote is an invalid answer: an error)."""
+    paths = [predictions] if isinstance(predictions, str) else list(predictions)
+    gold = read_gold(reference, sample)
+    ids = set(gold["id"])
+    tables = {m: pd.read_parquet(p).loc[lambda d: d["id"].isin(ids)]
+              for m, p in zip(models, paths, strict=True)}
+    vote = majority_vote(tables)
+    write_parquet_atomic(vote, votes)
+    rate = agreement_rate(tables)
+    scored = align_with_gold(gold[["id", "reference"]], vote[["id", "label"]])
+    k = kappa_summary(scored["reference"], scored["label"], labels, confidence=confidence,
+                      bootstrap=bootstrap, seed=seed)
+    res = {"models": list(models), "agreement": rate, "n": int(len(scored)),
+           "ties": int(vote["tie"].sum()), "kappa": k,
+           "disagreements": int((~vote["unanimous"]).sum()) if "unanimous" in vote else None,
+           "confidence": confidence, "n_boot": bootstrap}
+    write_json_atomic(res, audit)
+    return res
+
+
+def revalidation_sample(*, predictions: str, corpus: str, gold: str, train: str | None,
+                        sample: str, sheets: Sequence[str], model: str,
+                        revalidation_size: int, strata: Sequence[str], coders: Sequence[str],
+                        seed: int) -> None:
+    """Stage 5: a fresh stratified sample of the classified corpus, as blinded coding sheets."""
+    from textgauge.data.coding import coding_sheet
+
+    preds = pd.read_parquet(predictions)
+    corpus_df = pd.read_parquet(corpus)
+    exclude = set(pd.read_parquet(gold)["id"])
+    if train:
+        exclude |= set(pd.read_parquet(train)["id"])
+    drawn = draw_revalidation_sample(preds, n=revalidation_size, strata=list(strata)[:1],
+                                     metadata=corpus_df, exclude_ids=exclude, seed=seed)
+    drawn = drawn.merge(corpus_df[["id", "text"]], on="id", how="left")
+    write_parquet_atomic(drawn, sample)
+    sheets = [sheets] if isinstance(sheets, str) else list(sheets)
+    for coder, path in zip(coders, sheets, strict=True):
+        coding_sheet(drawn, coder, seed).to_csv(path, index=False)
+    log.info("stage-5 re-validation sample: %d texts from %s's predictions", len(drawn), model)

@@ -1,0 +1,58 @@
+"""Rules of workflow/rules/finetune.smk: the train/validation split and encoder fine-tuning."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from textgauge.data import splits
+from textgauge.errors import ConfigError
+from textgauge.io import build_manifest, write_json_atomic, write_parquet_atomic
+from textgauge.options import EncoderModel
+
+log = logging.getLogger("textgauge")
+
+
+def split_training(*, corpus: str, rejects: str | None, sample: str, labelled: str | None,
+                   train: str, val: str, summary: str, labels: Sequence[str],
+                   id_column: str = "id", label_column: str = "label",
+                   label_map: Mapping[str, str] | None = None, val_fraction: float = 0.2,
+                   seed: int = 1) -> None:
+    """Rule split_training: labelled texts split into train and validation, gold held out."""
+    if not labelled:
+        raise ConfigError("Fine-tuned models need labelled training data: set training.labelled "
+                          "to a file with id and label columns.")
+    df = pd.read_parquet(corpus)
+    gold = pd.read_parquet(sample)
+    rejected = set(pd.read_csv(rejects, dtype=str)["id"]) if rejects else None
+    table = splits.read_labelled(labelled, labels, df, id_column, label_column,
+                                 dict(label_map or {}) or None, rejected)
+    tr, va, info = splits.split_train_val(table, list(gold["id"]), val_fraction, seed)
+    write_parquet_atomic(tr, train)
+    write_parquet_atomic(va, val)
+    write_json_atomic(info, summary)
+
+
+def train_encoder(*, train: str, val: str, sample: str, model_dir: str, summary: str,
+                  settings: Mapping[str, Any], labels: Sequence[str], model: str,
+                  threads: int | None = None) -> None:
+    """Rule train_encoder: results/models/{model}/model/ and training.json."""
+    from textgauge.training.encoder import train_encoder as fit
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    opts = EncoderModel.from_dict(settings, f"models.{model}")
+    info = fit(pd.read_parquet(train), pd.read_parquet(val), list(labels), opts,
+               str(Path(model_dir).parent),
+               forbidden_ids=list(pd.read_parquet(sample)["id"]))
+    for w in info["warnings"]:
+        log.warning(w)
+    info["manifest"] = build_manifest("train_encoder", None, model=model,
+                                      model_config=dict(settings))
+    write_json_atomic(info, summary)

@@ -1,0 +1,250 @@
+"""Rules of workflow/rules/gold.smk: gold sample, coding sheets, (simulated) codes, import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from textgauge.data import coding
+from textgauge.data import corpus as corpus_data
+from textgauge.data import gold as gold_data
+from textgauge.data.ids import normalise_ids
+from textgauge.errors import ConfigError, InputDataError, format_rows
+from textgauge.io import write_json_atomic, write_parquet_atomic, write_text_atomic
+from textgauge.options import CodesLong
+
+log = logging.getLogger("textgauge")
+
+
+def labelled_ids(path: str | None, id_column: str = "id") -> list[str]:
+    """The ids of the labelled training data (kept out of the gold sample)."""
+    if not path:
+        return []
+    df = corpus_data.read_table(path, "labelled training data")
+    if id_column not in df.columns:
+        raise InputDataError(f"The labelled training data {path} has no column {id_column!r}; "
+                             f"its columns are {', '.join(map(repr, df.columns))}.")
+    return normalise_ids(df[id_column], f"The labelled training data {path}", id_column).tolist()
+
+
+def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str, size: int,
+                strata: Sequence[str], seed: int, min_per_stratum: int = 0,
+                id_column: str = "id", exclude_from_gold: bool = True,
+                labels: Sequence[str] = ()) -> None:
+    """Rule sample_gold: the stratified, seeded gold-standard sample and its summary."""
+    df = pd.read_parquet(corpus)
+    exclude = labelled_ids(labelled, id_column) if exclude_from_gold else []
+    drawn = gold_data.sample_gold(df, size, list(strata), seed, exclude, min_per_stratum)
+    write_parquet_atomic(drawn, sample)
+    info = {"size": len(drawn), "seed": seed, "strata": list(strata),
+            "eligible": int(len(df) - len(set(exclude) & set(df["id"]))),
+            "excluded_training_ids": len(exclude),
+            "per_stratum": drawn["stratum"].value_counts().sort_index().to_dict()}
+    if labels:
+        from textgauge.stats.samplesize import kappa_n_for_ci
+
+        need = int(kappa_n_for_ci(0.7, 0.1, n_categories=len(labels)))
+        info["recommended_size_for_kappa_ci_pm_0.10"] = need
+        if len(drawn) < need:
+            log.warning("gold.size=%d is below the %d items needed for a +/-0.10 CI of a kappa "
+                        "near 0.70 with %d equally frequent labels (skewed labels need more); "
+                        "see `textgauge samplesize ci --help`.", len(drawn), need, len(labels))
+    write_json_atomic(info, summary)
+    log.info("gold sample: %d texts over %d strata", len(drawn), drawn["stratum"].nunique())
+
+
+def coding_sheets(*, sample: str, sheets: Sequence[str], codebook: str, coders: Sequence[str],
+                  seed: int, labels: Mapping[str, str], instructions: str) -> None:
+    """Rule coding_sheets: one blinded sheet per coder (own random order) and the codebook."""
+    df = pd.read_parquet(sample)
+    for coder, out in zip(coders, sheets, strict=True):
+        coding.coding_sheet(df, coder, seed).to_csv(out, index=False)
+    write_text_atomic(coding.codebook_markdown(labels, instructions), codebook)
+
+
+def simulate_coding(*, sheets: Sequence[str], truth: str, confusions: str,
+                    coded: Sequence[str], adjudication: str, coders: Sequence[str], seed: int,
+                    adjudicator_accuracy: float = 0.95) -> None:
+    """Rule simulate_coding (SYNTHETIC example only): fill the blinded sheets as the simulated
+    coders (confusion matrices in ``confusions``, gold.simulate.coders) would."""
+    from textgauge.data.example import FRAMES, read_confusions, simulate_codes
+
+    true = pd.read_csv(truth, dtype=str).set_index("id")["true_label"]
+    conf = read_confusions(confusions)
+    wide = {}
+    for coder, sheet_path, out in zip(coders, sheets, coded, strict=True):
+        if coder not in conf:
+            raise ConfigError(f"No simulated confusion matrix for coder {coder!r} in {confusions}.")
+        sheet = pd.read_csv(sheet_path, dtype=str, keep_default_na=False)
+        unknown = sorted(set(sheet["id"]) - set(true.index))
+        if unknown:
+            raise InputDataError(
+                f"gold.simulate is meant for the synthetic example: {len(unknown)} sheet id(s) "
+                f"have no simulated truth in {truth} (e.g. {unknown[:3]}). For real data "
+                "set gold.simulate: null (or run with --replace-workflow-config).")
+        sheet["label"] = simulate_codes(true.loc[sheet["id"]], coder, seed, conf).values
+        sheet.to_csv(out, index=False)
+        wide[coder] = sheet.set_index("id")["label"]
+    table = pd.DataFrame(wide)
+    disagree = table.index[table.nunique(axis=1) > 1]
+    k = len(FRAMES)
+    acc = adjudicator_accuracy
+    adj_conf = {"adjudicator": np.full((k, k), (1 - acc) / (k - 1))
+                + np.eye(k) * (acc - (1 - acc) / (k - 1))}
+    adj = simulate_codes(true.loc[disagree], "adjudicator", seed, adj_conf)
+    pd.DataFrame({"id": disagree, "label": adj.values}).to_csv(adjudication, index=False)
+
+
+#: the keys of ``counts`` in the import summary (gold/codes.json), for the report and methods.
+#: Identities: sample_size = evaluated + excluded; excluded = uncoded + excluded_ties;
+#: coded = majority + tied; tied = adjudicated + resolved_by_lead_coder + resolved_at_random
+#: + excluded_ties (+ unresolved, always 0 in a summary that was written).
+COUNT_KEYS = {
+    "sample_size": "items in the gold sample",
+    "coders": "coders with at least one code",
+    "codes": "non-empty codes on gold items",
+    "coded": "gold items with at least one code",
+    "uncoded": "gold items without any code (excluded)",
+    "missing_per_coder": "coder -> gold items without a code of theirs (sheets: empty label "
+                         "or row deleted; long file: rows with an empty label)",
+    "rows_missing_per_coder": "coder -> gold items whose row was deleted from the sheet",
+    "majority": "items whose reference is a clear majority (a single code included)",
+    "tied": "items whose codes tie",
+    "adjudicated": "ties resolved by the adjudication file",
+    "resolved_by_lead_coder": "ties resolved by the lead coder's code (gold.ties: lead_coder)",
+    "resolved_at_random": "ties resolved by a seeded random coder (gold.ties: random)",
+    "excluded_ties": "ties left out of the reference (gold.ties: exclude)",
+    "excluded": "items left out of the reference (uncoded + excluded_ties)",
+    "evaluated": "items with a reference label: the n every coder is judged on",
+}
+
+
+def import_codes(*, sample: str, sheets: Any = None, long: Any = None,
+                 adjudication: str | None = None, codes: str, reference: str,
+                 adjudication_sheet: str, summary: str, labels: Sequence[str],
+                 sheet_files: Mapping[str, str], coders: Sequence[str] = (),
+                 lead_coder: str | None = None,
+                 codes_long: Mapping[str, Any] | None = None, ties: str = "adjudication",
+                 seed: int = 0, to_adjudicate: str | None = None) -> dict:
+    """Rule import_codes: validate the human codes, derive reference labels, count everything.
+
+    ``ties`` is gold.ties (see :mod:`textgauge.data.coding`). With ``adjudication`` (the
+    default) a tie that the adjudication file does not resolve stops the run: the ties are
+    written to ``to_adjudicate`` (not an output, so it survives the failed job) and the
+    message names it. The summary's ``counts`` (keys: :data:`COUNT_KEYS`) are what the report
+    and the methods state.
+    """
+    frame = pd.read_parquet(sample)
+    ids = set(frame["id"])
+    labels = list(labels)
+    coding.check_codebook(labels)
+    parts = [coding.read_sheet_codes(path, coder, labels, ids)
+             for coder, path in dict(sheet_files).items()]
+    sheet_coders = list(dict(sheet_files))
+    long_coders: list[str] = []
+    if codes_long:
+        cl = CodesLong.from_dict(codes_long)
+        part = coding.read_long_codes(cl.path, labels, ids, cl.id_column, cl.coder_column,
+                                      cl.label_column, cl.label_map or None)
+        long_coders = list(dict.fromkeys(part["coder"]))
+        parts.append(part)
+    if not parts:
+        raise ConfigError("No human codes: set gold.codes (one filled sheet per coder), "
+                          "gold.codes_long (one long file) or, for the synthetic example, "
+                          "gold.simulate.")
+    repeated = sum(p.attrs.get("repeated_codes_dropped", 0) for p in parts)
+    if repeated:
+        log.warning("%d repeated codes (same coder, same item) were set aside; the first code "
+                    "of each coder counts.", repeated)
+    rows_missing = {c: int(p.attrs.get("rows_missing", 0))
+                    for c, p in zip(sheet_coders, parts, strict=False)}
+    table = pd.concat(parts, ignore_index=True)
+    adj = None
+    if isinstance(adjudication, str) and adjudication:
+        adj = coding.read_adjudication(adjudication, labels, ids)
+    found = list(dict.fromkeys(table.loc[table["label"] != "", "coder"]))
+    lead = lead_coder or (list(coders) or found)[0]
+    if ties == "lead_coder" and lead not in found:
+        where = ", ".join(filter(None, [", ".join(dict(sheet_files).values()),
+                                        (codes_long or {}).get("path", "")]))
+        raise ConfigError(
+            f"gold.ties is lead_coder, but the lead coder {lead!r} "
+            f"({'gold.lead_coder' if lead_coder else 'the first of gold.coders'}) has no codes "
+            f"in {where}. Coders with codes: {format_rows([repr(c) for c in found])}. Set "
+            "gold.lead_coder to one of them, or choose another gold.ties (adjudication, "
+            "random, exclude).")
+    ref = coding.reference_labels(table, labels, lead if ties == "lead_coder" else None, adj,
+                                  ties=ties, seed=seed)
+    tied_labels = dict(zip(ref.ties["id"], ref.ties["tied_labels"], strict=True))
+    if to_adjudicate and Path(to_adjudicate).exists():
+        Path(to_adjudicate).unlink()  # a sheet of an earlier run would mislead
+    if ref.unresolved:
+        sheet_path = to_adjudicate or str(Path(adjudication_sheet).with_name(
+            "to_adjudicate.csv"))
+        Path(sheet_path).parent.mkdir(parents=True, exist_ok=True)
+        coding.ties_sheet(table, frame, ref.unresolved, tied_labels).to_csv(sheet_path,
+                                                                            index=False)
+        lead_note = ""
+        if ties == "lead_coder":
+            lead_note = f" (the lead coder {lead!r} did not code them)"
+        raise InputDataError(
+            f"{len(ref.unresolved)} of {len(ids)} gold items are tied and no decision "
+            f"resolves them{lead_note}: {format_rows(ref.unresolved)}. Ties are the ambiguous "
+            "items, so dropping them silently would bias agreement upward. The adjudication "
+            f"sheet to fill is {sheet_path}: write the decided label in its `label` column, "
+            "save it outside the results folder and set gold.adjudication to that file. Or "
+            "choose how ties are resolved with gold.ties: lead_coder (the lead coder's code), "
+            "random (a seeded random coder's) or exclude (leave them out, and say so).")
+    write_parquet_atomic(table, codes)
+    write_parquet_atomic(ref.table, reference)
+    coding.disagreements(table, frame).to_csv(adjudication_sheet, index=False)
+    present = table.loc[table["label"] != ""]
+    coded_ids = set(present["id"])
+    uncoded = sorted(ids - coded_ids)
+    n_items = {c: int(n) for c, n in present.groupby("coder")["id"].nunique().items()}
+    missing = {c: len(ids) - n_items.get(c, 0) for c in sheet_coders}
+    blanks = table.loc[table["label"] == ""].groupby("coder").size()
+    missing.update({c: int(blanks.get(c, 0)) for c in long_coders if c not in missing})
+    res = ref.ties["resolution"].value_counts()
+    excluded_ties = sorted(map(str, ref.ties.loc[ref.ties["resolution"] == "excluded", "id"]))
+    by = ref.table["method"].value_counts()
+    counts = {
+        "sample_size": len(ids), "coders": len(found), "codes": int(len(present)),
+        "coded": len(coded_ids), "uncoded": len(uncoded),
+        "missing_per_coder": missing, "rows_missing_per_coder": rows_missing,
+        "majority": int(by.get(coding.METHOD_MAJORITY, 0)), "tied": int(len(ref.ties)),
+        "adjudicated": int(res.get(coding.METHOD_ADJUDICATED, 0)),
+        "resolved_by_lead_coder": int(res.get(coding.METHOD_LEAD, 0)),
+        "resolved_at_random": int(res.get(coding.METHOD_RANDOM, 0)),
+        "excluded_ties": len(excluded_ties), "excluded": len(uncoded) + len(excluded_ties),
+        "evaluated": int(len(ref.table)),
+    }
+    assert counts["sample_size"] == counts["evaluated"] + counts["excluded"], counts
+    info = {"counts": counts, "count_keys": COUNT_KEYS, "ties": ties,
+            "lead_coder": lead if ties == "lead_coder" else None,
+            "excluded_ids": {"uncoded": uncoded, "ties": excluded_ties},
+            "coders": found, "codes": counts["codes"],
+            "repeated_codes_set_aside": int(repeated),
+            "missing_codes": int(sum(missing.values())),
+            "items_without_any_code": len(uncoded), "reference": ref.summary,
+            "codes_per_item": present.groupby("id").size().describe().round(2).to_dict()}
+    write_json_atomic(info, summary)
+    for coder, n in missing.items():
+        if n:
+            log.warning("coder %s: %d gold item(s) without a code (%d row(s) deleted from the "
+                        "sheet)", coder, n, rows_missing.get(coder, 0))
+    if uncoded:
+        log.warning("%d gold item(s) have no code at all and are left out: %s", len(uncoded),
+                    format_rows(uncoded))
+    if excluded_ties:
+        log.warning("gold.ties is exclude: %d tied item(s) are left out of the reference: %s",
+                    len(excluded_ties), format_rows(excluded_ties))
+    log.info("imported %d codes from %d coders; %d of %d gold items evaluated (%s)",
+             counts["codes"], len(found), counts["evaluated"], len(ids),
+             ref.summary["by_method"])
+    return info

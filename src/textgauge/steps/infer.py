@@ -1,0 +1,185 @@
+"""Rules of workflow/rules/infer.smk: run a machine coder, gather its predictions.
+
+predict_gold, predict_shard, predict_gold_order and predict_gold_variant are one rule and
+its variants, so they share one step, :func:`predict`. What shapes the answers arrives as
+``settings`` (a rerun trigger, and the checkpoint fingerprint); how the coder runs arrives
+as ``limits`` (never a trigger, never in the fingerprint: a changed rate limit resumes the
+same checkpoint instead of paying for every answer again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from textgauge.errors import InputDataError
+from textgauge.io import (
+    build_manifest,
+    stable_hash,
+    write_manifest,
+    write_parquet_atomic,
+)
+from textgauge.options import EncoderModel, LoraModel, PromptModel, run_settings
+
+log = logging.getLogger("textgauge")
+
+
+def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels: Mapping[str, str],
+            model: str, instructions: str = "", trained: str | None = None,
+            few_shot_pool: str | None = None, prompt: str | None = None, limits: Any = None,
+            local_only: bool = False, seed: int = 0, checkpoint: str | None = None,
+            threads: int | None = None, shard: str | None = None, order: str | None = None,
+            variant: str | None = None) -> None:
+    """Rules predict_*: classify ``texts`` with ``model`` into ``predictions``.
+
+    ``labels`` is the codebook (label -> definition); ``trained`` the training summary of a
+    fine-tuned model (its model/adapter folder sits beside it); ``prompt`` the template file
+    (``settings["prompt"]`` unless a variant overrides it); ``shard``, ``order`` and
+    ``variant`` are the wildcards of the variants (the order and the paraphrase are already
+    in ``settings``).
+    """
+    from textgauge.inference.predictions import now_utc
+
+    opts = run_settings(settings, limits, name=model)
+    items = pd.read_parquet(texts)
+    stamp = now_utc()
+    model_dir = str(Path(trained).parent / "model") if trained else None
+    if isinstance(opts, EncoderModel):
+        df = _predict_encoder(model, opts, items, model_dir, threads, stamp)
+    elif isinstance(opts, PromptModel):
+        from textgauge.inference.predictions import make_backend
+        from textgauge.inference.prompting import PromptTemplate, select_examples
+
+        examples = []
+        if opts.few_shot and few_shot_pool:
+            pool = pd.read_parquet(few_shot_pool)
+            examples = select_examples(list(zip(pool["text"], pool["label"], strict=True)),
+                                       opts.few_shot, seed)
+        template = PromptTemplate.from_file(prompt or opts.prompt, labels, instructions,
+                                            examples)
+        backend = make_backend(opts, local_only=local_only, threads=threads)
+        df = _run_prompted(model, opts, backend, template, items, list(labels), checkpoint,
+                           seed, stamp, opts.limits.max_fail_share)
+    else:
+        from textgauge.inference.backends.lora import lora_predictor
+        from textgauge.inference.prompting import PromptTemplate
+
+        assert isinstance(opts, LoraModel)
+        template = PromptTemplate.from_file(prompt or opts.prompt, labels, instructions)
+        backend = lora_predictor(model_dir, opts, threads)
+        trained_hash = backend.describe().get("prompt_hash_trained")
+        if trained_hash not in (None, template.hash()):
+            log.warning("%s: the prompt differs from the one the adapter was trained on.", model)
+        df = _run_prompted(model, opts, backend, template, items, list(labels), checkpoint,
+                           seed, stamp, opts.limits.max_fail_share)
+    write_parquet_atomic(df, predictions)
+    log.info("%s: %d predictions (%s)", model, len(df), df["status"].value_counts().to_dict())
+
+
+def _predict_encoder(model: str, opts: EncoderModel, items: pd.DataFrame, model_dir: str | None,
+                     threads: int | None, stamp: str) -> pd.DataFrame:
+    from textgauge.training.encoder import EncoderPredictor
+
+    if not model_dir:
+        raise InputDataError(f"{model}: an encoder needs its trained model (rule train_encoder).")
+    pred = EncoderPredictor(model_dir, inference_batch_size=opts.limits.inference_batch_size,
+                            max_length=opts.max_length, threads=threads,
+                            precision=opts.inference_precision)
+    df = pred.predict(list(items["id"]), list(items["text"]))
+    if pred.precision_check:
+        log.info("%s: bf16 check against fp32: %s", model, pred.precision_check)
+    training = json.loads((Path(model_dir).parent / "training.json").read_text())
+    meta = {"model": model, "backend": f"transformers-encoder ({pred.precision_used})",
+            "model_revision": f"fine-tuned from {training['base_model'].get('upstream')}",
+            "prompt_hash": None, "run_timestamp": stamp}
+    df["error"] = None
+    for k, v in meta.items():
+        df[k] = v
+    return df
+
+
+def _run_prompted(model: str, opts: PromptModel | LoraModel, backend: Any, template: Any,
+                  items: pd.DataFrame, labels: Sequence[str], checkpoint: str | None, seed: int,
+                  stamp: str, max_fail_share: float) -> pd.DataFrame:
+    """Render, classify resumably, and shape the predictions of a prompted coder."""
+    from textgauge.inference.backends.runner import run_with_checkpoint
+    from textgauge.inference.predictions import predictions_frame
+
+    info = backend.describe()
+    requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
+                                 order=opts.label_order, seed=seed)
+    path = fingerprinted(checkpoint or "checkpoint.jsonl", opts.answer_settings(), template,
+                         labels, opts.label_order)
+    # each record carries the hash of its exact request (text and label order as sent, this
+    # context): an answer is reused only for the same question
+    context = {"prompt_hash": template.hash(), "settings": opts.answer_settings()}
+    try:
+        raw = run_with_checkpoint(backend, requests, path, fail_bound=max_fail_share,
+                                  context=context)
+    finally:
+        backend.close()
+    meta = {"model": model, "backend": info.get("backend"),
+            "model_revision": info.get("revision") or info.get("model"),
+            "prompt_hash": template.hash(), "run_timestamp": stamp}
+    df = predictions_frame(raw.to_dict("records"), labels, meta)
+    # the order the prompt listed the labels in, for the request that produced the answer
+    df["label_order"] = df["id"].map(dict(zip(raw["id"], raw["label_order"], strict=True)))
+    df.attrs["checkpoint"] = raw.attrs.get("checkpoint", {})
+    return df
+
+
+def fingerprinted(checkpoint: str, settings: Mapping[str, Any], template: Any,
+                  labels: Sequence[str], order: str) -> str:
+    """The checkpoint file for exactly these answer-shaping settings.
+
+    A checkpoint outlives its job (that is what makes resuming possible), so answers recorded
+    under an earlier prompt, model or label order must never be reused after a change: the
+    file name carries a hash of everything that shapes an answer. ``settings`` are a model's
+    answer settings only: its ``limits`` (rates, retries, batching) and ``plan`` do not
+    change an answer and keep the checkpoint.
+    """
+    key = stable_hash({"model": dict(settings), "prompt": template.hash(),
+                       "labels": list(labels), "order": order})
+    p = Path(checkpoint)
+    return str(p.with_name(f"{p.stem}.{key}{p.suffix}"))
+
+
+def gather_predictions(*, parts: Sequence[str], predictions: str, manifest: str,
+                       settings: Mapping[str, Any], model: str,
+                       prompt: str | None = None) -> None:
+    """Rule gather_predictions: one predictions table per model, with its manifest (the
+    prompt template, an input, the checkpoint counts of every part)."""
+    frames = [pd.read_parquet(p) for p in parts]
+    checkpoints = {str(p): f.attrs["checkpoint"] for p, f in zip(parts, frames, strict=True)
+                   if f.attrs.get("checkpoint")}
+    corrupt = sum(int(c.get("corrupt_lines", 0)) for c in checkpoints.values())
+    if corrupt:
+        log.warning("%s: %d checkpoint line(s) were not usable records (see the manifest's "
+                    "checkpoints)", model, corrupt)
+    df = pd.concat(frames, ignore_index=True).sort_values("id").reset_index(drop=True)
+    df.attrs = {}
+    dup = df["id"][df["id"].duplicated()]
+    if len(dup):
+        raise InputDataError(f"{model}: id(s) predicted in more than one shard: "
+                             f"{list(dup.head(5))}.")
+    write_parquet_atomic(df, predictions)
+    first = df.iloc[0] if len(df) else {}
+    template = None
+    prompt = prompt or settings.get("prompt")
+    if prompt and Path(prompt).exists():
+        template = Path(prompt).read_text(encoding="utf-8")
+    write_manifest(manifest, build_manifest(
+        "predictions", None, model=model, model_config=dict(settings),
+        settings_hash=stable_hash(dict(settings)), prompt_template=template,
+        model_revision=first.get("model_revision"), backend=first.get("backend"),
+        prompt_hash=first.get("prompt_hash"), n=len(df),
+        status_counts=df["status"].value_counts().to_dict(), parts=list(parts),
+        checkpoint_corrupt_lines=corrupt,
+        answers_reused=sum(int(c.get("reused", 0)) for c in checkpoints.values()),
+        answers_asked=sum(int(c.get("asked", 0)) for c in checkpoints.values()),
+        checkpoints=checkpoints))

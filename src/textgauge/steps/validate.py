@@ -1,0 +1,211 @@
+"""Steps of workflow/rules/validate.smk: every coder, human or machine, held to the same statistics.
+
+* :func:`human_agreement` (rule ``human_agreement``): the human ceiling, human-human agreement
+  on the gold sample (with simulated coders, the known true agreement beside the estimate).
+* :func:`evaluate` (rule ``evaluate``): one machine coder against the reference labels and
+  against each human coder, with CIs, per class and per stratum, and the decision against
+  ``kappa_threshold``.
+
+Every statistic comes from :mod:`textgauge.stats`. Invalid/failed answers, and gold items the
+coder never answered, count as errors (the one rule of
+:mod:`textgauge.stats.classification`); ``coverage`` (share of valid answers) and the status
+counts are written beside the metrics, so a coder that fails on hard items cannot look better
+than it is. Every interval records its ``confidence`` and ``n_boot``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from textgauge.audits.gold_alignment import align_with_gold
+from textgauge.errors import InputDataError
+from textgauge.io import write_json_atomic
+from textgauge.stats import (
+    INVALID_LABEL,
+    classification_summary,
+    decide,
+    kappa_summary,
+    krippendorff_alpha_long,
+    macro_f1_summary,
+    per_class_f1_ci,
+)
+from textgauge.stats import (
+    per_stratum as per_stratum_table,
+)
+
+log = logging.getLogger("textgauge")
+
+#: at most this many coders are compared pairwise (crowd codes: the busiest ones)
+MAX_PAIRWISE_CODERS = 12
+#: a pair of coders needs this many common items to be compared
+MIN_PAIR_ITEMS = 10
+
+#: how invalid answers are handled, written into every metrics file
+INVALID_RULE = ("invalid/failed answers and unanswered gold items count as errors (an extra "
+                "confusion column, never equal to the reference); coverage is the share of "
+                "valid answers")
+#: which labels macro-F1 averages over, written into every metrics file
+MACRO_F1_RULE = ("mean of per-class F1 over the codebook labels present in the reference or "
+                 "the answers of the items scored")
+
+
+def _read_codes(path: str) -> pd.DataFrame:
+    codes = pd.read_parquet(path)
+    return codes.loc[codes["label"] != ""]
+
+
+# ------------------------------------------------------------------ the human ceiling
+def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str | None,
+                    metrics: str, pairwise: str, labels: Sequence[str], seed: int,
+                    kappa_threshold: float, confidence: float, bootstrap: int) -> dict:
+    """Krippendorff's alpha over all coders and Cohen's kappa for each pair of coders.
+
+    ``truth`` and ``coders`` (the simulated truth and the coders' confusion matrices) are
+    given for the synthetic example only: the known population kappas go beside the
+    estimates. ``sample`` is an input so the step reruns with a new gold sample.
+    """
+    del sample  # a dependency: the codes belong to this sample
+    labels = list(labels)
+    codes_df = _read_codes(codes)
+    coder_names = list(dict.fromkeys(codes_df["coder"]))
+    alpha = krippendorff_alpha_long(codes_df, unit="id", coder="coder", label="label",
+                                    n_boot=bootstrap, seed=seed, confidence=confidence,
+                                    categories=labels)
+    wide = codes_df.pivot(index="id", columns="coder", values="label")
+    rows = []
+    if len(coder_names) <= MAX_PAIRWISE_CODERS:
+        for a, b in itertools.combinations(coder_names, 2):
+            both = wide[[a, b]].dropna()
+            if len(both) < MIN_PAIR_ITEMS:
+                continue
+            rows.append({"coder_1": a, "coder_2": b, **kappa_summary(
+                both[a], both[b], labels, confidence=confidence, bootstrap=bootstrap,
+                seed=seed)})
+    pairs = pd.DataFrame(rows)
+    pairs.to_csv(pairwise, index=False)
+    out: dict[str, Any] = {
+        "coders": coder_names, "n_items": int(wide.shape[0]),
+        "codes_per_item": float(codes_df.groupby("id").size().mean()),
+        "alpha": alpha.to_dict(), "pairwise": pairs.to_dict("records"),
+        "kappa_threshold": kappa_threshold, "confidence": confidence, "n_boot": bootstrap,
+    }
+    if len(pairs):
+        out["ceiling_kappa"] = float(pairs["kappa"].mean())
+    if truth and coders:
+        out["simulated_truth"] = simulated_truth(codes_df, truth, coders, labels,
+                                                 confidence=confidence, bootstrap=bootstrap,
+                                                 seed=seed)
+    write_json_atomic(out, metrics)
+    log.info("human agreement: alpha=%.3f [%.3f, %.3f] over %d items, %d coders",
+             alpha.estimate, alpha.ci_low, alpha.ci_high, wide.shape[0], len(coder_names))
+    return out
+
+
+def simulated_truth(codes: pd.DataFrame, truth: str, coders: str, labels: Sequence[str], *,
+                    confidence: float, bootstrap: int, seed: int) -> dict:
+    """Known population agreement of the simulated coders, next to the sample estimates."""
+    from textgauge.data.example import read_confusions, true_accuracy_kappa, true_kappa
+
+    true_label = pd.read_csv(truth, dtype=str).set_index("id")["true_label"]
+    mats = read_confusions(coders)
+    prevalence = (true_label.value_counts(normalize=True)
+                  .reindex(list(labels), fill_value=0).to_numpy())
+    wide = codes.pivot(index="id", columns="coder", values="label")
+    out: dict[str, Any] = {"prevalence": dict(zip(labels, prevalence.round(4).tolist(),
+                                                  strict=True)), "pairs": [], "coders": []}
+    names = [c for c in wide.columns if c in mats]
+    kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
+    for a, b in itertools.combinations(names, 2):
+        both = wide[[a, b]].dropna()
+        est = kappa_summary(both[a], both[b], labels, **kw)
+        out["pairs"].append({"coder_1": a, "coder_2": b,
+                             "true_kappa": true_kappa(prevalence, mats[a], mats[b]), **est})
+    for c in names:
+        col = wide[c].dropna()
+        est = kappa_summary(true_label.loc[col.index], col, labels, **kw)
+        out["coders"].append({"coder": c, "true_kappa_vs_truth":
+                              true_accuracy_kappa(prevalence, mats[c]), **est})
+    return out
+
+
+# ------------------------------------------------------------------ machine coders
+def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample: str,
+             human: str, metrics: str, per_class: str, confusion: str, per_stratum: str,
+             vs_coders: str, labels: Sequence[str], strata: Sequence[str], seed: int,
+             kappa_threshold: float, confidence: float, bootstrap: int) -> dict:
+    """One machine coder on the gold set: metrics.json and the tidy tables beside it."""
+    labels = list(labels)
+    preds = pd.read_parquet(predictions)
+    ref = pd.read_parquet(reference)
+    gold_sample = pd.read_parquet(sample)
+    strata = [s for s in strata if s in gold_sample.columns]
+    gold = ref[["id", "reference"]].merge(gold_sample[["id", *strata]], on="id")
+    if not gold["id"].astype(str).isin(set(preds["id"].astype(str))).any():
+        raise InputDataError(f"{model}: no prediction for any gold item; were predictions made "
+                             "on another corpus or sample?")
+    scored = align_with_gold(gold, preds)  # invalid/failed/unanswered -> INVALID_LABEL
+    status = gold[["id"]].astype(str).merge(
+        preds[["id", "status"]].assign(id=preds["id"].astype(str)), on="id", how="left")
+    status_counts = status["status"].fillna("missing").value_counts().to_dict()
+    valid = scored["label"] != INVALID_LABEL
+    y_true, y_pred = scored["reference"], scored["label"]
+    kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
+
+    k = kappa_summary(y_true, y_pred, labels, **kw)
+    f1 = macro_f1_summary(y_true, y_pred, labels, **kw)
+    cls, per_class_df, cm = classification_summary(y_true, y_pred, labels)
+    if len(scored) >= MIN_PAIR_ITEMS and bootstrap:
+        per_class_df = per_class_df.merge(per_class_f1_ci(y_true, y_pred, labels, **kw),
+                                          on="label")
+    per_class_df.to_csv(per_class, index=False)
+    cm.to_csv(confusion)
+
+    # against each human coder, next to human-human agreement
+    wide = _read_codes(codes).pivot(index="id", columns="coder", values="label")
+    wide.index = wide.index.astype(str)
+    answer = scored.set_index("id")["label"]
+    vs = []
+    # with many coders (crowd codes) compare with those who coded the most gold items
+    busiest = wide.notna().sum().sort_values(ascending=False, kind="stable").index
+    for c in busiest[:MAX_PAIRWISE_CODERS]:
+        both = wide[c].dropna().to_frame("human").join(answer.rename("model"), how="inner")
+        if len(both) >= MIN_PAIR_ITEMS:
+            vs.append({"model": model, "coder": c,
+                       **kappa_summary(both["human"], both["model"], labels, **kw)})
+    pd.DataFrame(vs).to_csv(vs_coders, index=False)
+
+    table = per_stratum_table(scored, strata, labels, kappa_threshold=kappa_threshold, **kw)
+    table.to_csv(per_stratum, index=False)
+
+    human_metrics = json.loads(Path(human).read_text(encoding="utf-8"))
+    conf = scored.loc[valid, "confidence"]
+    out = {
+        "model": model,
+        # the sample as drawn, the items with a reference label (ties/uncoded excluded by
+        # import_codes are the difference, counted in gold/codes.json), the items scored
+        "n_gold": int(len(gold_sample)), "n_reference": int(len(gold)),
+        "n_evaluated": int(len(scored)),
+        "n_valid": int(valid.sum()),
+        "coverage": float(valid.mean()) if len(scored) else 0.0,
+        "status_counts": status_counts, "kappa": k, "macro_f1": f1,
+        "classification": cls, "per_class": per_class_df.to_dict("records"),
+        "vs_coders": vs, "per_stratum": table.to_dict("records"),
+        "kappa_threshold": kappa_threshold, "decision": decide(k, kappa_threshold),
+        "confidence": confidence, "n_boot": bootstrap,
+        "invalid_answers": INVALID_RULE, "macro_f1_labels": MACRO_F1_RULE,
+        "human_ceiling": {"alpha": human_metrics.get("alpha", {}).get("estimate"),
+                          "kappa": human_metrics.get("ceiling_kappa")},
+        "mean_confidence": float(conf.mean()) if conf.notna().any() else None,
+    }
+    write_json_atomic(out, metrics)
+    log.info("%s: kappa=%.3f [%.3f, %.3f], macro-F1=%.3f, n=%d (coverage %.1f%%) -> %s", model,
+             k["kappa"], k["ci_low"], k["ci_high"], f1["estimate"], len(scored),
+             100 * out["coverage"], out["decision"])
+    return out
