@@ -12,6 +12,7 @@ ran.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.metadata as md
@@ -20,12 +21,14 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from textgauge.errors import InputDataError
 
 
 class CheckpointWriter:
@@ -154,6 +157,65 @@ def _jsonable(o: Any) -> Any:
 def write_json_atomic(obj: Any, path: str | Path) -> None:
     """Write ``obj`` as indented JSON (numpy values converted), atomically."""
     write_text_atomic(json.dumps(obj, indent=2, default=_jsonable), path)
+
+
+# ------------------------------------------------------------------ shared JSONL files
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (``fcntl.flock``) for the with-block.
+
+    For a file that several jobs update in place (the gold-set ledger: evaluate jobs run in
+    parallel). The lock file is left behind; an empty file, harmless.
+    """
+    import fcntl
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p.with_name(p.name + ".lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file ([] when it does not exist yet).
+
+    A line that is not a JSON object is an error naming the file and line, never skipped.
+    """
+    p = Path(path)
+    if not p.exists():
+        return []
+    out = []
+    for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputDataError(f"{p}, line {no}: not JSON ({exc.msg}); fix or remove the "
+                                 "line.") from exc
+        if not isinstance(rec, dict):
+            raise InputDataError(f"{p}, line {no}: not a JSON object; fix or remove the line.")
+        out.append(rec)
+    return out
+
+
+def update_jsonl(path: str | Path,
+                 update: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+                 ) -> list[dict[str, Any]]:
+    """Read a JSON-lines file, apply ``update`` to its records and write the result back.
+
+    Under :func:`file_lock`, so concurrent updaters (parallel jobs) never lose each other's
+    records, and atomically (temporary file + rename), so a reader never sees half a file.
+    Returns the records written.
+    """
+    with file_lock(path):
+        records = update(read_jsonl(path))
+        write_text_atomic("".join(json.dumps(r, ensure_ascii=False, default=_jsonable) + "\n"
+                                  for r in records), path)
+    return records
 
 
 PACKAGES = ("textgauge", "snakemake", "torch", "transformers", "accelerate", "tokenizers",

@@ -86,11 +86,21 @@ def _synthetic(d: Path) -> dict[str, Any]:
         "ingest": {"rows_read": n_corpus, "rows_kept": n_corpus, "rows_rejected": 0,
                    "rejected_by_reason": {}},
         "gold": {"size": n_gold, "strata": ["party"], "seed": 3, "excluded_training_ids": 0},
-        "codes": {"reference": {"by_method": {"majority": n_gold}}, "missing_codes": 0},
+        "codes": {"counts": fixture_counts(n_gold)},
     }
     for name, content in summaries.items():
         (d / f"{name}.json").write_text(json.dumps(content))
     return {"n_gold": n_gold}
+
+
+def fixture_counts(n_gold: int) -> dict[str, Any]:
+    """codes.json counts of the shape steps.gold.import_codes writes (keys: COUNT_KEYS; the
+    methods sentence is checked on a real import in tests/workflow/test_ties_workflow.py)."""
+    return {"sample_size": n_gold, "coders": 2, "codes": 2 * n_gold, "coded": n_gold,
+            "uncoded": 0, "missing_per_coder": {"coder_a": 0, "coder_b": 0},
+            "rows_missing_per_coder": {}, "majority": n_gold, "tied": 0, "adjudicated": 0,
+            "resolved_by_lead_coder": 0, "resolved_at_random": 0, "excluded_ties": 0,
+            "excluded": 0, "evaluated": n_gold}
 
 
 def _config() -> dict[str, Any]:
@@ -369,3 +379,10 @@ def test_degraded_stratum_is_flagged_in_the_report_and_the_numbers_agree(tmp_pat
                 "macro_f1_ci_high", "flagged"):
         assert same[0][col] == row[col], col
     assert str(party) in [f["stratum"] for f in audit_json["flagged_strata"]]
+
+
+def test_the_fixture_codes_summary_has_every_count_import_codes_writes():
+    """The made-up codes.json above must not drift from what import_codes writes."""
+    from textgauge.steps.gold import COUNT_KEYS
+
+    assert set(fixture_counts(10)) == set(COUNT_KEYS)

@@ -13,6 +13,9 @@ rule audit_model:
         corpus=rules.ingest_corpus.output.corpus,
         # the strata audit reads the evaluation's per-stratum table: the same numbers
         per_stratum=rules.evaluate.output.per_stratum,
+        # ids the gold sampler excluded (labelled training data): outside the population
+        # of the corrected prevalence, as they are outside the gold sample's
+        training_ids=training_file,
     output:
         audit=f"{RESULTS}/audits/{{model}}/audit.json",
         error_sheet=f"{RESULTS}/audits/{{model}}/error_sheet.csv",
@@ -27,6 +30,8 @@ rule audit_model:
         confidence=lookup(dpath="validation/confidence", within=config),
         bootstrap=lookup(dpath="validation/bootstrap", within=config),
         seed=lookup(dpath="project/seed", within=config),
+        training_id_column=lookup(dpath="training/id_column", within=config),
+        exclude_from_gold=lookup(dpath="training/exclude_from_gold", within=config),
     log:
         f"{RESULTS}/logs/audit/{{model}}.log",
     threads: 1

@@ -28,6 +28,12 @@ rule replication:
         ),
         training=expand(f"{RESULTS}/models/{{model}}/training.json", model=models_of("encoder")),
         prompts=[m["prompt"] for m in config["models"].values() if m.get("prompt")],
+        # few-shot examples enter the prompt hash stored with each predictions file
+        few_shot_pool=lambda w: (
+            f"{RESULTS}/training/train.parquet"
+            if any(m.get("few_shot") for m in config["models"].values())
+            else []
+        ),
     output:
         folder=directory(f"{RESULTS}/replication"),
         tarball=f"{RESULTS}/replication.tar.gz",

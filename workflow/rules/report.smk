@@ -35,6 +35,8 @@ rule report:
         # describes each model from its settings
         config=config,
         models=MODELS,
+        # the gold-set ledger (read if present; not an input: it is never a job's output)
+        ledger=LEDGER,
     log:
         f"{RESULTS}/logs/report.log",
     threads: 1

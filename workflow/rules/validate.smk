@@ -2,6 +2,11 @@
 # Steps: src/textgauge/steps/validate.py (one function per rule, keyword arguments named as
 # the rule's input/output/params/wildcards; options keep their config names).
 
+#: the gold-set ledger: one line per distinct coder configuration ever evaluated on gold. A
+#: param, not an output: evaluate updates it in place (locked) and it outlives reruns and
+#: config edits (src/textgauge/reporting/ledger.py).
+LEDGER = f"{RESULTS}/validation/ledger.jsonl"
+
 
 rule human_agreement:
     message:
@@ -41,6 +46,8 @@ rule evaluate:
         codes=rules.import_codes.output.codes,
         sample=rules.sample_gold.output.sample,
         human=rules.human_agreement.output.metrics,
+        # a fine-tuned coder's training summary: part of its configuration in the ledger
+        training=model_artifact,
     output:
         metrics=f"{RESULTS}/validation/{{model}}/metrics.json",
         per_class=f"{RESULTS}/validation/{{model}}/per_class.csv",
@@ -54,6 +61,9 @@ rule evaluate:
         kappa_threshold=lookup(dpath="validation/kappa_threshold", within=config),
         confidence=lookup(dpath="validation/confidence", within=config),
         bootstrap=lookup(dpath="validation/bootstrap", within=config),
+        # what shapes the answers, hashed into the coder's ledger key
+        settings=model_settings,
+        ledger=LEDGER,
     log:
         f"{RESULTS}/logs/evaluate/{{model}}.log",
     threads: 1

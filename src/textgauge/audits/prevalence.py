@@ -5,6 +5,12 @@ The estimators are :func:`textgauge.stats.ppi_mean` and :func:`textgauge.stats.d
 them to one coder's corpus predictions and the gold sample, overall and per stratum.
 Invalid/failed predictions count as f = 0 in both corrections (the rectifier absorbs them:
 they are errors); the naive share is over valid predictions.
+
+The estimates are for the population the gold sample was drawn from: texts the gold sampler
+could not draw (the labelled training data, inclusion probability 0) are passed as
+``exclude_ids`` and left out, because the human codes say nothing about the coder's errors on
+them (a fine-tuned coder is most accurate on the texts it was fit on, and those texts may
+differ in prevalence). The counts go into the table's ``attrs["population"]``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from textgauge.audits.gold_alignment import INVALID_LABEL, prediction_labels, re
 from textgauge.errors import InputDataError, format_rows
 from textgauge.stats import OVERALL, dsl_mean, naive_share, ppi_mean
 
-__all__ = ["METHODS", "corrected_prevalence", "merge_metadata"]
+__all__ = ["METHODS", "corrected_prevalence", "merge_metadata", "population_counts"]
 
 METHODS = ("naive", "ppi", "dsl")
 
@@ -37,6 +43,15 @@ def merge_metadata(pred: pd.DataFrame, metadata: pd.DataFrame | None,
     return df
 
 
+def population_counts(corpus_ids: Sequence[str], exclude_ids: Sequence[str] = ()) -> dict:
+    """How many corpus texts the estimates cover: ``{corpus, excluded_training, population}``
+    (``excluded_training`` counts the corpus texts among ``exclude_ids``)."""
+    ids = pd.Series(list(corpus_ids), dtype=object).astype(str)
+    excluded = int(ids.isin(set(map(str, exclude_ids))).sum())
+    return {"corpus": int(len(ids)), "excluded_training": excluded,
+            "population": int(len(ids)) - excluded}
+
+
 def corrected_prevalence(
     corpus_predictions: pd.DataFrame,
     gold: pd.DataFrame,
@@ -49,19 +64,26 @@ def corrected_prevalence(
     use_probs: bool = False,
     confidence: float = 0.95,
     finite_population: bool = True,
+    exclude_ids: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Class prevalence over the whole corpus, overall and per stratum: naive, PPI and DSL.
+    """Class prevalence in the sampled population, overall and per stratum: naive, PPI, DSL.
 
     ``corpus_predictions`` is one coder's predictions for every corpus item (gold items
-    included); ``gold`` has id and ``reference`` and, when it was a stratified/unequal
+    included); ``exclude_ids`` the ids the gold sample could not include (the labelled
+    training data: inclusion probability 0). Those texts are left out of every estimate,
+    naive share included, so all rows describe the same population: the corpus less
+    ``exclude_ids`` (counts in ``attrs["population"]``, see :func:`population_counts`). Every
+    variable in ``strata`` gets its own rows; ``gold`` has id and ``reference`` and, when it was a stratified/unequal
     probability sample, the inclusion probability of each item in ``inclusion_col`` (as
-    written by :func:`textgauge.audits.revalidation.revalidation_sample`). Without it the gold set is taken as a simple
-    random sample of the corpus (pi = n / N). Strata come from ``metadata`` (id + strata
+    written by :func:`textgauge.data.gold.sample_gold` or
+    :func:`textgauge.audits.revalidation.revalidation_sample`). Without it the gold set is
+    taken as a simple random sample of the population (pi = n / N). Strata come from ``metadata`` (id + strata
     columns) or from columns of ``corpus_predictions``.
 
     ``finite_population`` is passed to :func:`ppi_mean` (the DSL interval is the paper's,
-    conservative for fixed-size samples). Returns a long table: stratum_col, stratum, label, method, estimate, se, ci_low, ci_high
-    (clipped to [0, 1]), n_corpus, n_gold. The naive row is the share of valid predictions
+    conservative for fixed-size samples). Returns a long table: stratum_col, stratum, label,
+    method, estimate, se, ci_low, ci_high (clipped to [0, 1]; at level ``confidence``),
+    n_corpus (texts of the population in the row's stratum), n_gold. The naive row is the share of valid predictions
     with a Wilson CI (which ignores misclassification).
     """
     bad = [m for m in methods if m not in METHODS]
@@ -72,9 +94,23 @@ def corrected_prevalence(
     corpus = merge_metadata(corpus_predictions, metadata, strata)
     if corpus["id"].duplicated().any():
         raise InputDataError("The corpus predictions repeat ids; keep one row per item.")
-    corpus["_pred"] = prediction_labels(corpus, invalid="drop")
     g = gold.assign(id=gold["id"].astype(str)).drop_duplicates("id")
     g = g[g[reference_col].notna()]
+    population = population_counts(corpus["id"], exclude_ids)
+    if population["excluded_training"]:
+        excluded = set(map(str, exclude_ids))
+        inside = sorted(excluded & set(g["id"]))
+        if inside:
+            raise InputDataError(
+                f"Gold items {format_rows(inside)} are among the texts excluded from the "
+                f"prevalence population (the labelled training data), which the gold sample "
+                f"cannot include; was the training data changed after the gold sample was "
+                f"drawn? Redraw the gold sample or restore the training data.")
+        corpus = corpus.loc[~corpus["id"].isin(excluded)].reset_index(drop=True)
+    if not len(corpus):
+        raise InputDataError("No corpus text is left for the prevalence estimates once the "
+                             "labelled training data are set aside.")
+    corpus["_pred"] = prediction_labels(corpus, invalid="drop")
     missing = sorted(set(g["id"]) - set(corpus["id"]))
     if missing:
         raise InputDataError(
@@ -151,4 +187,6 @@ def corrected_prevalence(
     out["n_boot"] = 0  # analytic (CLT / Wilson) intervals
     cols = ["stratum_col", "stratum", "label", "method", "estimate", "se", "ci_low", "ci_high",
             "n_corpus", "n_gold", "note", "confidence", "n_boot"]
-    return out[cols]
+    out = out[cols]
+    out.attrs["population"] = population
+    return out

@@ -27,7 +27,9 @@ __all__ = ["KEY_MANIFEST_FIELDS", "TestRetest", "manifest_diff", "test_retest"]
 
 #: manifest keys reported first in a diff (model revision, provider, date)
 KEY_MANIFEST_FIELDS = ("model", "model_id", "revision", "model_revision", "provider", "backend",
-                       "date", "run_timestamp", "prompt_hash", "temperature")
+                       "date", "run_timestamp", "prompt_hash", "temperature",
+                       # what the API says answered (an API model can change under one name)
+                       "served_models", "system_fingerprints")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -52,9 +54,10 @@ def manifest_diff(earlier: Mapping[str, Any], current: Mapping[str, Any]) -> pd.
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key), b.get(key)
         if va != vb:
-            leaf = key.rsplit(".", 1)[-1]
+            parts = key.split(".")
             rows.append({"key": key, "earlier": va, "current": vb,
-                         "key_field": leaf in KEY_MANIFEST_FIELDS})
+                         "key_field": parts[-1] in KEY_MANIFEST_FIELDS
+                         or parts[0] in KEY_MANIFEST_FIELDS})
     out = pd.DataFrame(rows, columns=["key", "earlier", "current", "key_field"])
     return out.sort_values(["key_field", "key"], ascending=[False, True]).reset_index(drop=True)
 

@@ -57,6 +57,9 @@ def predictions_frame(preds: Sequence[Prediction | Mapping[str, Any]], labels: S
         usage = d.get("usage") or {}
         for k, v in usage.items():
             row[f"usage_{k}"] = v
+        served = d.get("served") or {}
+        row["served_model"] = served.get("model")
+        row["system_fingerprint"] = served.get("system_fingerprint")
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

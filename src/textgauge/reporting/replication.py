@@ -9,6 +9,13 @@ index, and packs the folder into a reproducible ``.tar.gz`` (sorted members, fix
 reference labels + human codes) with :mod:`textgauge.steps.validate` and compares them with the
 stored ones, number for number.
 
+Prompts: each predictions file of a prompted (or LoRA) coder is stored with the prompt hash
+it was made with (``replication.json``: ``predictions``; the same hash as the predictions'
+``prompt_hash`` column and their manifest), next to the template file and the few-shot
+examples that enter the hash. ``build_package`` and ``revalidate`` refuse a package whose
+shipped template (with the codebook, instructions and examples of ``config.yaml``) does not
+hash to it: the package would document a prompt that did not produce its predictions.
+
 No Snakemake import here: ``scripts/replication.py`` is the thin bridge.
 """
 
@@ -29,12 +36,90 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from textgauge.errors import InputDataError
 from textgauge.io import build_manifest, write_text_atomic
 
 PACKAGE_VERSION = 1
 FIXED_MTIME = 315532800  # 1980-01-01: tar members get this mtime (reproducible archives)
 METRIC_FILES = ("metrics.json", "per_class.csv", "confusion.csv", "per_stratum.csv",
                 "vs_coders.csv")
+
+
+class PromptMismatchError(InputDataError):
+    """A package's prompt template does not hash to the prompt hash of its predictions."""
+
+
+# ------------------------------------------------------------------ prompts and their hashes
+def prompted(config: Mapping[str, Any], model: str) -> bool:
+    """Whether ``model`` answers from a prompt template (kind prompt or lora)."""
+    return (config["models"][model].get("kind") in ("prompt", "lora")
+            and bool(config["models"][model].get("prompt")))
+
+
+def prompt_hash(template: str | Path, config: Mapping[str, Any],
+                examples: Sequence[Sequence[str]] = ()) -> str:
+    """The prompt hash predictions record (:meth:`PromptTemplate.hash`) for a template file
+    with the codebook (``labels``) and ``codebook.instructions`` of ``config``."""
+    from textgauge.inference.prompting import PromptTemplate
+
+    instructions = (config.get("codebook") or {}).get("instructions") or ""
+    return PromptTemplate.from_file(template, dict(config["labels"]), instructions,
+                                    [(str(t), str(lab)) for t, lab in examples]).hash()
+
+
+def few_shot_examples(config: Mapping[str, Any], model: str,
+                      pool: str | None) -> list[list[str]]:
+    """The few-shot examples a prompted coder was shown (as steps.infer.predict picks them:
+    ``few_shot`` per label from the training pool, seeded with the project seed)."""
+    per_label = int(config["models"][model].get("few_shot") or 0)
+    if not per_label or config["models"][model].get("kind") != "prompt":
+        return []
+    if not pool:
+        raise InputDataError(f"{model}: few_shot is {per_label} but no few-shot pool (training "
+                             "data) was given to the replication package.")
+    from textgauge.inference.prompting import select_examples
+
+    df = pd.read_parquet(pool)
+    chosen = select_examples(list(zip(df["text"], df["label"], strict=True)), per_label,
+                             config["project"]["seed"])
+    return [[str(t), str(lab)] for t, lab in chosen]
+
+
+def recorded_prompt_hashes(preds: pd.DataFrame, manifest: Mapping[str, Any]) -> set[str]:
+    """Every prompt hash recorded with a predictions file: its column and its manifest."""
+    hashes = set()
+    if "prompt_hash" in preds.columns:
+        hashes |= {str(h) for h in preds["prompt_hash"].dropna().unique()}
+    if manifest.get("prompt_hash"):
+        hashes.add(str(manifest["prompt_hash"]))
+    return hashes
+
+
+def _mismatch(model: str, predictions: str, template: str, recorded: set[str],
+              computed: str | None) -> PromptMismatchError:
+    got = f"hashes to {computed}" if computed else "is missing"
+    return PromptMismatchError(
+        f"{model}: the prompt template {template} {got}, but the predictions {predictions} "
+        f"were made with prompt hash {' and '.join(sorted(recorded))}. The package would "
+        f"document a prompt that did not produce its predictions: rerun the predictions with "
+        f"this template (snakemake reruns them when the template changes) or ship the "
+        f"template they were made with.")
+
+
+def check_prompt(model: str, predictions: str, template: str | Path, recorded: set[str],
+                 config: Mapping[str, Any], examples: Sequence[Sequence[str]] = (),
+                 shown: str | None = None) -> str:
+    """The prompt hash of ``template``; PromptMismatchError unless it is the one recorded.
+
+    ``shown`` is the template's name in messages (its path inside a package)."""
+    if len(recorded) > 1:
+        raise PromptMismatchError(
+            f"{model}: the predictions {predictions} record {len(recorded)} prompt hashes "
+            f"({', '.join(sorted(recorded))}): they were made with different prompts.")
+    computed = prompt_hash(template, config, examples) if Path(template).exists() else None
+    if recorded and computed not in recorded:
+        raise _mismatch(model, str(predictions), shown or str(template), recorded, computed)
+    return computed or ""
 
 
 # ------------------------------------------------------------------ building the package
@@ -74,8 +159,15 @@ def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mappi
                   predictions: Mapping[str, str], prediction_manifests: Mapping[str, str],
                   validation_dirs: Mapping[str, str], report_files: Iterable[str],
                   training_summaries: Iterable[str] = (), human_code_files: Iterable[str] = (),
-                  prompt_files: Iterable[str] = (), env_files: Iterable[str] = ()) -> dict:
-    """Write the package folder (and the tarball when ``out_tar`` is given); return its index."""
+                  prompt_files: Iterable[str] = (), env_files: Iterable[str] = (),
+                  few_shot_pool: str | None = None) -> dict:
+    """Write the package folder (and the tarball when ``out_tar`` is given); return its index.
+
+    Each prompted coder's predictions are stored with their prompt hash, template file and
+    few-shot examples (drawn from ``few_shot_pool`` as the coder drew them) in the index's
+    ``predictions``; a template that does not hash to the predictions' prompt hash stops the
+    build (:class:`PromptMismatchError`).
+    """
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
@@ -102,8 +194,20 @@ def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mappi
         _copy(p, out / "manifests" / f"training-{Path(p).parent.name}.json")
     _copy(human_metrics, out / "metrics/human/metrics.json")
     _copy(human_pairwise, out / "metrics/human/pairwise.csv")
+    stored: dict[str, dict[str, Any]] = {}
     for m in models:
         preds = pd.read_parquet(predictions[m])
+        entry: dict[str, Any] = {"file": f"predictions/{m}.gold.parquet", "prompt_hash": None}
+        if prompted(cfg, m):
+            template = Path(cfg["models"][m]["prompt"])
+            examples = few_shot_examples(cfg, m, few_shot_pool)
+            manifest = json.loads(Path(prediction_manifests[m]).read_text(encoding="utf-8"))
+            recorded = recorded_prompt_hashes(preds, manifest)
+            computed = check_prompt(m, predictions[m], template, recorded, cfg, examples)
+            _copy(template, out / "prompts" / template.name)
+            entry.update(prompt_hash=computed, prompt_template=f"prompts/{template.name}",
+                         few_shot_examples=examples)
+        stored[m] = entry
         preds = preds.loc[preds["id"].isin(gold_ids)].reset_index(drop=True)
         (out / "predictions").mkdir(exist_ok=True)
         preds.to_parquet(out / f"predictions/{m}.gold.parquet", index=False)
@@ -127,6 +231,8 @@ def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mappi
     index = {
         "textgauge_replication_package": PACKAGE_VERSION,
         "models": list(models),
+        # the prompt each predictions file was made with (hash, template, few-shot examples)
+        "predictions": stored,
         "created_by": build_manifest("replication", cfg),
         "files": {str(p.relative_to(out)): {"sha256": sha256(p), "bytes": p.stat().st_size}
                   for p in files},
@@ -294,7 +400,8 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
             (("kappa_threshold", 0.7), ("confidence", 0.95), ("bootstrap", 1000))}
     seed = cfg["project"]["seed"]
     strata = cfg["corpus"].get("strata", [])
-    result: dict[str, Any] = {"models": {}, "package": str(pkg)}
+    result: dict[str, Any] = {"models": {}, "package": str(pkg),
+                              "prompts": check_package_prompts(pkg, index, cfg)}
     with tempfile.TemporaryDirectory(prefix="textgauge-revalidate-") as tmp:
         t = Path(tmp)
         human_stored = json.loads((pkg / "metrics/human/metrics.json").read_text())
@@ -326,6 +433,32 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
     result["all_match"] = result["human"]["match"] and all(
         r["match"] for r in result["models"].values())
     return result
+
+
+def check_package_prompts(pkg: Path, index: Mapping[str, Any],
+                          cfg: Mapping[str, Any]) -> dict[str, str]:
+    """Each prompted coder's shipped template must hash to the prompt hash recorded with its
+    predictions (index, predictions column, manifest); returns ``{model: prompt hash}``.
+
+    Raises :class:`PromptMismatchError` naming the model, the files and both hashes.
+    """
+    entries = index.get("predictions") or {}
+    out = {}
+    for m in index["models"]:
+        if m not in cfg.get("models", {}) or not prompted(cfg, m):
+            continue
+        entry = entries.get(m) or {}
+        pfile = pkg / entry.get("file", f"predictions/{m}.gold.parquet")
+        preds = pd.read_parquet(pfile)
+        mpath = pkg / f"manifests/predictions-{m}.json"
+        manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
+        recorded = recorded_prompt_hashes(preds, manifest)
+        if entry.get("prompt_hash"):
+            recorded.add(str(entry["prompt_hash"]))
+        rel = entry.get("prompt_template") or f"prompts/{Path(cfg['models'][m]['prompt']).name}"
+        out[m] = check_prompt(m, str(pfile.relative_to(pkg)), pkg / rel, recorded, cfg,
+                              entry.get("few_shot_examples") or [], shown=rel)
+    return out
 
 
 def verify_checksums(package_dir: str | Path) -> list[str]:

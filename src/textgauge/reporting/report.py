@@ -20,6 +20,8 @@ import jinja2
 import pandas as pd
 
 from textgauge import __version__
+from textgauge.reporting.ledger import ledger_table
+from textgauge.reporting.methods import coder_sentence
 from textgauge.reporting.plots import audits as plots_audit
 from textgauge.reporting.plots import validation as plots
 from textgauge.stats import OVERALL
@@ -85,21 +87,8 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
     for m in models:
         cfg = config["models"][m["model"]]
         k, f = m["kappa"], m["macro_f1"]
-        if cfg["kind"] == "prompt":
-            what = (f"{m['model']} is the instruction-tuned model {cfg.get('model')} "
-                    f"({m.get('model_revision')}) prompted with the codebook (template "
-                    f"{cfg.get('prompt')}, prompt hash {m.get('prompt_hash')}); its label is the "
-                    f"option with the highest probability among the {len(config['labels'])} labels "
-                    f"(no free generation, deterministic).")
-        else:
-            t = training.get(m["model"], {})
-            what = (f"{m['model']} is {cfg.get('base_model')} fine-tuned for sequence "
-                    f"classification on {t.get('n_train', '?')} labelled texts "
-                    f"({t.get('n_val', '?')} for validation; learning rate "
-                    f"{cfg.get('learning_rate')}, up to {cfg.get('epochs')} epochs with early "
-                    f"stopping on validation macro-F1, {_epochs(t.get('epochs_run'))} run; class "
-                    f"weights: {cfg.get('class_weights', 'inverse_frequency')}; seed "
-                    f"{t.get('config', {}).get('seed', '?')}).")
+        what = coder_sentence(m["model"], cfg, m.get("predictions_manifest") or {},
+                              training.get(m["model"], {}), len(config["labels"]))
         per_class = ", ".join(f"{r['label']} {r['f1']:.2f}" for r in m["per_class"])
         flagged = [f"{r['stratum_col']} = {r['stratum']}" for r in m["flagged_strata"]]
         lines.append(
@@ -109,7 +98,9 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
             f"macro-F1 = {f['estimate']:.2f} ({f['ci_low']:.2f} to {f['ci_high']:.2f}, "
             f"{f['n_boot']} bootstrap replicates); per-class F1: {per_class}. Against the "
             f"threshold kappa >= {m['kappa_threshold']:.2f} the result is {m['decision']}."
-            + (f" Flagged strata ({FLAG_RULE}): {', '.join(flagged)}." if flagged else ""))
+            + (f" Flagged strata ({FLAG_RULE}): {', '.join(flagged)}." if flagged else "")
+            # the gold-set ledger: how many configurations were tried on the test set
+            + (f" {m['ledger_sentence']}" if m.get("ledger_sentence") else ""))
     errs = [f"{m['model']}: {m['audit']['n_errors']} of {m['audit']['n_gold']}"
             for m in models if m.get("audit")]
     if errs:
@@ -170,6 +161,7 @@ def model_section(name: str, m: dict[str, Any], manifest: Mapping[str, Any],
                   model_cfg: Mapping[str, Any], training: Mapping[str, Any],
                   labels: Sequence[str], kappa_threshold: float) -> dict[str, Any]:
     """One machine coder's metrics.json, completed with its figures and flagged strata."""
+    m["predictions_manifest"] = dict(manifest)  # what ran: decoding, served snapshot
     m["model_revision"] = manifest.get("model_revision")
     m["prompt_hash"] = manifest.get("prompt_hash")
     m["describe"] = _describe_model(model_cfg, manifest)
@@ -212,10 +204,6 @@ def reference_sentence(codes: Mapping[str, Any]) -> str:
             f"{ties}; {excluded}, so every coder is evaluated on {c['evaluated']} texts.")
 
 
-def _epochs(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, (int, float)) else "?"
-
-
 def latex_snippet(methods: str) -> str:
     esc = methods.replace("\\", "\\textbackslash{}")
     for ch in "&%$#_{}":
@@ -226,8 +214,13 @@ def latex_snippet(methods: str) -> str:
 def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
                 human: Mapping[str, Any], ingest: Mapping[str, Any], gold: Mapping[str, Any],
                 codes: Mapping[str, Any], audit: Mapping[str, Any], methods: str,
-                manifest: Mapping[str, Any], config_hash: str, kappa_threshold: float) -> str:
-    """The report page: the models (with their audits) against the human ceiling."""
+                manifest: Mapping[str, Any], config_hash: str, kappa_threshold: float,
+                ledger: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """The report page: the models (with their audits) against the human ceiling.
+
+    ``ledger``: the gold-set ledger's entries (:mod:`textgauge.reporting.ledger`), shown as a
+    table per model; a model's ``ledger_key`` marks the reported configuration.
+    """
     forest_rows, per_class = [], {}
     for m in models:
         per_class[m["model"]] = pd.DataFrame(m["per_class"])
@@ -252,5 +245,8 @@ def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
         project=config["project"], version=__version__, created=manifest["created"],
         config_hash=config_hash, git_commit=manifest["git_commit"], models=models,
         human=human, threshold=kappa_threshold, figures=figures, ingest=ingest, gold=gold,
-        codes=codes, methods=methods, ensemble=audit["ensemble"],
-        revalidation=audit["revalidation"], flag_rule=FLAG_RULE, invalid_rule=INVALID_RULE)
+        codes=codes, reference_text=reference_sentence(codes), methods=methods,
+        ensemble=audit["ensemble"],
+        revalidation=audit["revalidation"], flag_rule=FLAG_RULE, invalid_rule=INVALID_RULE,
+        ledger=ledger_table(ledger or [], [m["model"] for m in models],
+                            {m["model"]: m.get("ledger_key") for m in models}))

@@ -22,8 +22,11 @@ value. Two estimators correct it with a human-coded sample:
   theta_DSL = mean_N(Y~), SE^2 = Var_N(Y~) / N. Needs the gold ids to be corpus ids.
 
 Here f(X) is 1[predicted = c] (or the predicted probability of c with ``use_probs``) and Y is
-1[gold = c]. The table over a classified corpus, overall and per stratum
-(:func:`textgauge.audits.prevalence.corrected_prevalence`), and the stage-5 re-validation
+1[gold = c]. Both estimate the mean over the population the gold sample was drawn from
+(every unit there must have pi_i > 0): texts the sample could not include, such as a
+coder's training data, are left out of f before calling them. The table over a classified
+corpus, overall and per stratum (:func:`textgauge.audits.prevalence.corrected_prevalence`),
+and the stage-5 re-validation
 sample that records the inclusion probabilities (:mod:`textgauge.audits.revalidation`) are
 audits built on these two estimators.
 """

@@ -3,7 +3,8 @@
 * :func:`audit_model`: per machine coder, the error-analysis sheet, calibration and the
   human review queue, class asymmetry, the per-stratum table (read from the evaluation, so
   the audit and ``validation/{model}/per_stratum.csv`` are the same numbers) and corpus
-  prevalence corrected for the coder's errors (PPI/DSL).
+  prevalence corrected for the coder's errors (PPI/DSL), for the texts the gold sample could
+  have drawn (labelled training data left out) and per stratum of every corpus stratum.
 * :func:`positional_audit`: per prompted coder, the same gold items under other label orders.
 * :func:`ensemble`: the majority vote of the machine coders, scored like any coder.
 * :func:`revalidation_sample`: stage 5, a fresh stratified sample of the classified corpus.
@@ -26,7 +27,7 @@ from textgauge.audits.asymmetry import class_asymmetry
 from textgauge.audits.ensemble import agreement_rate, majority_vote
 from textgauge.audits.gold_alignment import align_with_gold
 from textgauge.audits.positional import positional_audit as run_positional_audit
-from textgauge.audits.prevalence import corrected_prevalence
+from textgauge.audits.prevalence import corrected_prevalence, population_counts
 from textgauge.audits.revalidation import revalidation_sample as draw_revalidation_sample
 from textgauge.audits.strata import flagged_strata
 from textgauge.io import write_json_atomic, write_parquet_atomic
@@ -51,16 +52,57 @@ def read_gold(reference: str, sample: str) -> pd.DataFrame:
     return ref[["id", "reference"]].merge(gold_sample, on="id", how="left")
 
 
+def prevalence_population(corpus_ids: Sequence[str], gold_ids: Sequence[str],
+                          training_ids: str | None, training_id_column: str = "id",
+                          exclude_from_gold: bool = True) -> tuple[list[str], dict[str, Any]]:
+    """The ids left out of the corrected prevalence, and the population record for audit.json.
+
+    The population is what the gold sample could have drawn: the corpus less the ids the gold
+    sampler excluded (:func:`textgauge.steps.gold.sample_gold`: the labelled training data,
+    ``training.labelled``, unless ``training.exclude_from_gold`` is false).
+    """
+    from textgauge.steps.gold import labelled_ids
+
+    labelled = labelled_ids(training_ids, training_id_column) if training_ids else []
+    exclude = labelled if exclude_from_gold else []
+    record: dict[str, Any] = {**population_counts(corpus_ids, exclude),
+                              "excluded_reason": None, "training_in_population": 0,
+                              "note": None}
+    if record["excluded_training"]:
+        record["excluded_reason"] = (
+            "labelled training data (training.labelled): the gold sample excludes them "
+            "(inclusion probability 0)")
+    elif labelled:
+        inside = set(map(str, corpus_ids)) & (set(labelled) - set(map(str, gold_ids)))
+        record["training_in_population"] = len(inside)
+        if inside:
+            record["note"] = (
+                f"training.exclude_from_gold is false: the gold sample was drawn from every "
+                f"text, so the population includes {len(inside)} labelled training text(s); "
+                f"a coder fine-tuned on them is likely more accurate there than on the gold "
+                f"sample, which the correction cannot see.")
+    return exclude, record
+
+
 def audit_model(*, model: str, predictions: str, reference: str, codes: str, sample: str,
                 corpus: str, per_stratum: str, audit: str, error_sheet: str, review_queue: str,
                 prevalence: str, labels: Sequence[str], strata: Sequence[str], scope: str,
                 review_fraction: float, kappa_threshold: float, confidence: float,
-                bootstrap: int, seed: int) -> dict:
-    """Error sheet, calibration, review queue, asymmetry, strata and corrected prevalence."""
+                bootstrap: int, seed: int, training_ids: str | None = None,
+                training_id_column: str = "id", exclude_from_gold: bool = True) -> dict:
+    """Error sheet, calibration, review queue, asymmetry, strata and corrected prevalence.
+
+    ``training_ids`` is the labelled training data (``training.labelled``; ids in
+    ``training_id_column``): the gold sampler excludes those ids (unless
+    ``exclude_from_gold`` is false), so the corrected prevalence leaves them out too and
+    estimates the share in the population the gold sample was drawn from, per stratum of
+    every ``strata`` variable (``corpus.strata``).
+    """
     preds = pd.read_parquet(predictions)
     gold = read_gold(reference, sample)
     codes_df = pd.read_parquet(codes)
     corpus_df = pd.read_parquet(corpus)
+    prevalence_strata = [s for s in strata if s in corpus_df.columns]
     strata = [s for s in strata if s in gold.columns]
     gold_preds = preds.loc[preds["id"].isin(set(gold["id"]))]
     kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
@@ -101,10 +143,19 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
     result["flagged_strata"] = flagged_strata(strata_table)
 
     if scope == "corpus" and len(gold_preds) == len(gold):
-        est = corrected_prevalence(preds, gold, strata=strata[:1], metadata=corpus_df,
-                                   labels=list(labels), confidence=confidence)
+        exclude, population = prevalence_population(
+            preds["id"].astype(str), gold["id"].astype(str), training_ids,
+            training_id_column, exclude_from_gold)
+        est = corrected_prevalence(preds, gold, strata=prevalence_strata, metadata=corpus_df,
+                                   labels=list(labels), confidence=confidence,
+                                   exclude_ids=exclude)
         est.to_csv(prevalence, index=False)
         result["prevalence"] = est.to_dict("records")
+        result["prevalence_population"] = {**population, "strata": prevalence_strata,
+                                           "confidence": confidence}
+        log.info("%s prevalence: %d of %d corpus texts (%d labelled training texts left "
+                 "out), strata %s", model, population["population"], population["corpus"],
+                 population["excluded_training"], prevalence_strata or "none")
     else:
         pd.DataFrame().to_csv(prevalence, index=False)
         result["prevalence"] = []

@@ -130,6 +130,8 @@ def _run_prompted(model: str, opts: PromptModel | LoraModel, backend: Any, templ
     # the order the prompt listed the labels in, for the request that produced the answer
     df["label_order"] = df["id"].map(dict(zip(raw["id"], raw["label_order"], strict=True)))
     df.attrs["checkpoint"] = raw.attrs.get("checkpoint", {})
+    # how the answers were decoded, as the backend ran it (no secrets: describe() leaves them out)
+    df.attrs["decoding"] = {k: v for k, v in info.items() if v is not None}
     return df
 
 
@@ -161,6 +163,7 @@ def gather_predictions(*, parts: Sequence[str], predictions: str, manifest: str,
     if corrupt:
         log.warning("%s: %d checkpoint line(s) were not usable records (see the manifest's "
                     "checkpoints)", model, corrupt)
+    decoding = next((f.attrs["decoding"] for f in frames if f.attrs.get("decoding")), None)
     df = pd.concat(frames, ignore_index=True).sort_values("id").reset_index(drop=True)
     df.attrs = {}
     dup = df["id"][df["id"].duplicated()]
@@ -182,4 +185,13 @@ def gather_predictions(*, parts: Sequence[str], predictions: str, manifest: str,
         checkpoint_corrupt_lines=corrupt,
         answers_reused=sum(int(c.get("reused", 0)) for c in checkpoints.values()),
         answers_asked=sum(int(c.get("asked", 0)) for c in checkpoints.values()),
-        checkpoints=checkpoints))
+        checkpoints=checkpoints, decoding=decoding,
+        served_models=_counts(df, "served_model"),
+        system_fingerprints=_counts(df, "system_fingerprint")))
+
+
+def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
+    """Distinct values of a column with their counts ({} when absent: local models)."""
+    if column not in df.columns:
+        return {}
+    return {str(k): int(v) for k, v in df[column].dropna().value_counts().items()}

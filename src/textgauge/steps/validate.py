@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ import pandas as pd
 
 from textgauge.audits.gold_alignment import align_with_gold
 from textgauge.errors import InputDataError
-from textgauge.io import write_json_atomic
+from textgauge.io import update_jsonl, write_json_atomic
+from textgauge.reporting.ledger import ledger_entry, record_evaluation
 from textgauge.stats import (
     INVALID_LABEL,
     classification_summary,
@@ -108,6 +109,14 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
     return out
 
 
+def _prompt_hash(preds: pd.DataFrame) -> str | None:
+    """The prompt hash the predictions were made with (None for an encoder)."""
+    if "prompt_hash" not in preds:
+        return None
+    hashes = sorted({str(h) for h in preds["prompt_hash"].dropna()})
+    return "+".join(hashes) or None
+
+
 def simulated_truth(codes: pd.DataFrame, truth: str, coders: str, labels: Sequence[str], *,
                     confidence: float, bootstrap: int, seed: int) -> dict:
     """Known population agreement of the simulated coders, next to the sample estimates."""
@@ -139,8 +148,16 @@ def simulated_truth(codes: pd.DataFrame, truth: str, coders: str, labels: Sequen
 def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample: str,
              human: str, metrics: str, per_class: str, confusion: str, per_stratum: str,
              vs_coders: str, labels: Sequence[str], strata: Sequence[str], seed: int,
-             kappa_threshold: float, confidence: float, bootstrap: int) -> dict:
-    """One machine coder on the gold set: metrics.json and the tidy tables beside it."""
+             kappa_threshold: float, confidence: float, bootstrap: int,
+             training: str | None = None, settings: Mapping[str, Any] | None = None,
+             ledger: str | None = None) -> dict:
+    """One machine coder on the gold set: metrics.json and the tidy tables beside it.
+
+    ``settings`` (the model's answer settings), the prompt hash of the predictions and, for a
+    fine-tuned coder, its ``training`` summary identify the coder configuration: its
+    ``ledger_key`` goes into metrics.json, and with ``ledger`` (a JSONL file that outlives
+    runs, not an output) the evaluation is recorded there (:mod:`textgauge.reporting.ledger`).
+    """
     labels = list(labels)
     preds = pd.read_parquet(predictions)
     ref = pd.read_parquet(reference)
@@ -204,7 +221,16 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
                           "kappa": human_metrics.get("ceiling_kappa")},
         "mean_confidence": float(conf.mean()) if conf.notna().any() else None,
     }
+    entry = ledger_entry(model, out, prompt_hash=_prompt_hash(preds), settings=settings,
+                         training=json.loads(Path(training).read_text(encoding="utf-8"))
+                         if training else None)
+    out["ledger_key"] = entry["key"]
     write_json_atomic(out, metrics)
+    if ledger:
+        recorded = update_jsonl(ledger, lambda entries: record_evaluation(entries, entry))
+        n_mine = sum(e.get("model") == model for e in recorded)
+        log.info("%s: gold-set ledger %s: %d configuration(s) of this model", model, ledger,
+                 n_mine)
     log.info("%s: kappa=%.3f [%.3f, %.3f], macro-F1=%.3f, n=%d (coverage %.1f%%) -> %s", model,
              k["kappa"], k["ci_low"], k["ci_high"], f1["estimate"], len(scored),
              100 * out["coverage"], out["decision"])

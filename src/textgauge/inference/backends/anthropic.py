@@ -24,7 +24,12 @@ from textgauge.inference.backends.asyncengine import (
     run_sync,
 )
 from textgauge.inference.backends.base import PromptBackend, PromptRequest, ResultCallback
-from textgauge.inference.backends.openai import api_key_from_env, is_local_url, label_schema
+from textgauge.inference.backends.openai import (
+    api_key_from_env,
+    is_local_url,
+    label_schema,
+    served_by,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -48,7 +53,8 @@ def parse_message(body: dict[str, Any], labels: Sequence[str]) -> Answer:
     usage = {"prompt_tokens": inp + read + write,
              "completion_tokens": int(u.get("output_tokens") or 0),
              "cached_tokens": read, "cache_creation_tokens": write}
-    return Answer(text=text, label=parse_label(text, labels), probs=None, usage=usage)
+    return Answer(text=text, label=parse_label(text, labels), probs=None, usage=usage,
+                  served=served_by(body))
 
 
 class AnthropicBackend(PromptBackend):

@@ -74,6 +74,8 @@ class Answer:
     label: str | None  # the answer mapped onto the label set, None if outside it
     probs: dict[str, float] | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    #: what the server says answered: the model snapshot and (OpenAI) system_fingerprint
+    served: dict[str, str] = field(default_factory=dict)
 
 
 #: backend call: (request, messages to send) -> Answer; raises on HTTP/network errors
@@ -274,11 +276,12 @@ class AsyncEngine:
                     usage["reasks"] = ask
                 return Prediction(id=req.id, label=ans.label, confidence=conf, probs=probs,
                                   status=STATUS_OK, raw=self.redact(ans.text) or "",
-                                  usage=usage)
+                                  usage=usage, served=ans.served)
             messages = reask_messages(list(req.messages), ans.text, req.labels)
         usage["reasks"] = self.cfg.max_reasks
         return Prediction(id=req.id, label=None, status=STATUS_INVALID,
                           raw=self.redact(ans.text if ans else "") or "", usage=usage,
+                          served=ans.served if ans else {},
                           error=f"answer outside the label set after {self.cfg.max_reasks} "
                                 "re-ask(s)")
 

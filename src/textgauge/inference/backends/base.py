@@ -44,6 +44,8 @@ class Prediction:
     raw: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    #: the model snapshot (and system_fingerprint) an API says answered; empty for local models
+    served: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -241,11 +241,11 @@ def poll(backend: Any, state_path: str | Path, interval: float = 60.0,
 def _prediction(item_id: str, ans: Answer) -> Prediction:
     if ans.label is None:
         return Prediction(id=item_id, label=None, status=STATUS_INVALID, raw=ans.text,
-                          usage=ans.usage, error="answer outside the label set (batch mode "
+                          usage=ans.usage, served=ans.served, error="answer outside the label set (batch mode "
                                                   "does not re-ask)")
     conf = ans.probs.get(ans.label) if ans.probs else None
     return Prediction(id=item_id, label=ans.label, confidence=conf, probs=ans.probs,
-                      status=STATUS_OK, raw=ans.text, usage=ans.usage)
+                      status=STATUS_OK, raw=ans.text, usage=ans.usage, served=ans.served)
 
 
 def _failed(item_id: str, why: str) -> Prediction:

@@ -174,7 +174,12 @@ def parse_chat_completion(body: dict[str, Any], labels: Sequence[str],
              "completion_tokens": int(u.get("completion_tokens") or 0),
              "cached_tokens": int((u.get("prompt_tokens_details") or {}).get("cached_tokens")
                                   or 0)}
-    return Answer(text=text, label=label, probs=probs, usage=usage)
+    return Answer(text=text, label=label, probs=probs, usage=usage, served=served_by(body))
+
+
+def served_by(body: dict[str, Any]) -> dict[str, str]:
+    """The model snapshot and system_fingerprint a response names (what really answered)."""
+    return {k: str(body[k]) for k in ("model", "system_fingerprint") if body.get(k)}
 
 
 # ---------------------------------------------------------------------------- backend
