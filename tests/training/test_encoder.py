@@ -89,6 +89,16 @@ def test_early_stopping_stops(tiny_encoder, tmp_path):
     assert s["epochs_run"] == pytest.approx(2.0)
     assert (tmp_path / "model" / "config.json").exists()
     assert not (tmp_path / "checkpoints").exists()
+    # the methods sentence states what this training ran, from its own summary
+    from textgauge.reporting.methods import coder_sentence
+
+    cfg = _tiny_cfg(tiny_encoder, epochs=6, learning_rate=1e-12,
+                    early_stopping_patience=1).to_dict()
+    text = coder_sentence("enc", cfg, {}, s, 2)
+    assert f"on {s['n_train']} labelled texts ({s['n_val']} for validation" in text
+    assert "up to 6 epochs with early stopping on validation macro-F1 (patience 1), 2 run, " \
+           "stopped early" in text
+    assert "learning rate 1e-12" in text
 
 
 def test_gold_ids_never_reach_training(tmp_path):

@@ -224,3 +224,19 @@ def test_qlora_4bit_trains_on_cpu(base_dir, template, tmp_path):
     meta = json.loads((tmp_path / "adapter" / "textgauge_adapter.json").read_text())
     assert meta["quantize"] == "4bit"
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_methods_sentence_states_what_this_training_ran(trained, base_dir):
+    """The methods sentence of a LoRA coder, from the training summary this run wrote."""
+    from textgauge.reporting.methods import coder_sentence
+
+    _, summary = trained
+    cfg = _cfg(base_dir).to_dict()
+    text = coder_sentence("lora", cfg, {}, summary, len(CODEBOOK))
+    assert "sequence classification" not in text
+    assert f"rank {summary['adapter_meta']['lora']['r']}, alpha 16" in text
+    assert "no quantisation of the base model" in text
+    assert f"the answer tokens of {summary['n_train']} prompted training texts" in text
+    assert f"{summary['n_val']} for validation" in text
+    assert f"{summary['epochs_run']:g} run" in text
+    assert f"hash {summary['adapter_meta']['prompt_hash']}" in text
