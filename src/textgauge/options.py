@@ -137,6 +137,9 @@ class Gold(Options):
     adjudication: str | None = None
     ties: str = "adjudication"
     simulate: Simulate | None = None
+    development_size: int = 0
+    development_codes: dict[str, str] = field(default_factory=dict)
+    development_adjudication: str | None = None
 
 
 @dataclass(kw_only=True)

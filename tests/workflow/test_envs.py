@@ -155,6 +155,8 @@ def test_every_rule_declares_a_conda_env(path):
     for name, body in rules_of(path.read_text()).items():
         if re.search(r"^\s*conda:\s*\n\s*model_env\s*$", body, re.M):
             continue  # chosen per model backend: test_predict_env_is_chosen_by_backend
+        if not re.search(r"^\s*(script|shell|run|wrapper|notebook):", body, re.M):
+            continue  # a target rule (only input, e.g. development): it runs nothing
         m = re.search(r"^\s*conda:\s*\n\s*[\"']([^\"']+)[\"']", body, re.M)
         assert m, f"rule {name} in {path.name} has no conda: directive"
         env = (path.parent / m.group(1)).resolve()

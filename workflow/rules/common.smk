@@ -260,6 +260,35 @@ def audit_targets():
     return t
 
 
+# the development sample (workflow/rules/development.smk; gold.development_size > 0)
+DEV = f"{RESULTS}/development"
+DEV_SIZE = int(config["gold"].get("development_size") or 0)
+#: the development draw, sheet orders and tie seed: derived from gold.seed, never equal to it
+DEV_SEED = int(config["gold"]["seed"]) + 1
+
+
+def development_code_files(wildcards=None):
+    """Filled development sheets: simulated for the synthetic example, else from config."""
+    if config["gold"].get("simulate"):
+        return {c: f"{DEV}/coded/{c}.csv" for c in CODERS}
+    return dict(config["gold"].get("development_codes") or {})
+
+
+def development_adjudication_file(wildcards=None):
+    if config["gold"].get("simulate"):
+        return f"{DEV}/coded/adjudication.csv"
+    return config["gold"].get("development_adjudication") or []
+
+
+def development_targets(wildcards=None):
+    if not DEV_SIZE:
+        raise WorkflowError(
+            "snakemake development: the development sample is off (gold.development_size: 0). "
+            "Set gold.development_size (e.g. 60) to draw a sample for prompt iteration."
+        )
+    return expand(f"{DEV}/{{model}}/metrics.json", model=MODELS)
+
+
 wildcard_constraints:
     model="|".join(MODELS) if MODELS else "NO_MODEL",
     shard=r"\d{4}",

@@ -396,7 +396,7 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
     cfg = yaml.safe_load((pkg / "config.yaml").read_text(encoding="utf-8"))
     labels = list(cfg["labels"])
     given = cfg.get("validation") or {}
-    vcfg = {k: given.get(k, default) for k, default in
+    validation = {k: given.get(k, default) for k, default in
             (("kappa_threshold", 0.7), ("confidence", 0.95), ("bootstrap", 1000))}
     seed = cfg["project"]["seed"]
     strata = cfg["corpus"].get("strata", [])
@@ -408,7 +408,7 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
         human_agreement(codes=str(pkg / "gold/codes.parquet"),
                         sample=str(pkg / "gold/sample.parquet"), truth=None, coders=None,
                         metrics=str(t / "human.json"), pairwise=str(t / "pairwise.csv"),
-                        labels=labels, seed=seed, **vcfg)
+                        labels=labels, seed=seed, **validation)
         human_new = json.loads((t / "human.json").read_text())
         stored_cmp = {k: v for k, v in human_stored.items() if k != "simulated_truth"}
         diffs = _same(stored_cmp, human_new, "human", tol)
@@ -420,9 +420,13 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
                      reference=str(pkg / "gold/reference.parquet"),
                      codes=str(pkg / "gold/codes.parquet"), sample=str(pkg / "gold/sample.parquet"),
                      human=str(pkg / "metrics/human/metrics.json"), **out, labels=labels,
-                     strata=strata, seed=seed, **vcfg)
+                     strata=strata, seed=seed, **validation)
             new = json.loads(Path(out["metrics"]).read_text())
             stored = json.loads((pkg / f"metrics/{m}/metrics.json").read_text())
+            # the ledger key names the configuration (settings, training) that made the
+            # predictions: provenance, not a number recomputable from the package
+            new.pop("ledger_key", None)
+            stored.pop("ledger_key", None)
             diffs = _same(stored, new, m, tol)
             for f in METRIC_FILES[1:]:
                 diffs += _tables_differ(pkg / "metrics" / m / f, t / m / f)

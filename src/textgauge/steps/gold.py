@@ -35,16 +35,32 @@ def labelled_ids(path: str | None, id_column: str = "id") -> list[str]:
 def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str, size: int,
                 strata: Sequence[str], seed: int, min_per_stratum: int = 0,
                 id_column: str = "id", exclude_from_gold: bool = True,
-                labels: Sequence[str] = ()) -> None:
-    """Rule sample_gold: the stratified, seeded gold-standard sample and its summary."""
+                labels: Sequence[str] = (), gold: str | None = None) -> None:
+    """Rule sample_gold: the stratified, seeded gold-standard sample and its summary.
+
+    Rule sample_development (workflow/rules/development.smk) too: with ``gold`` (the gold
+    sample) every gold id is left out as well, so the development sample is drawn apart from
+    gold from the same eligible texts.
+    """
     df = pd.read_parquet(corpus)
     exclude = labelled_ids(labelled, id_column) if exclude_from_gold else []
-    drawn = gold_data.sample_gold(df, size, list(strata), seed, exclude, min_per_stratum)
+    gold_ids = pd.read_parquet(gold)["id"].astype(str).tolist() if gold else []
+    excluded = set(exclude) | set(gold_ids)
+    eligible = int(len(df) - len(excluded & set(df["id"])))
+    if gold and eligible < size:
+        raise ConfigError(f"gold.development_size is {size}, but only {eligible} texts are "
+                          "outside the gold sample and the training data: choose a smaller "
+                          "development sample.")
+    drawn = gold_data.sample_gold(df, size, list(strata), seed, sorted(excluded),
+                                  min_per_stratum)
     write_parquet_atomic(drawn, sample)
     info = {"size": len(drawn), "seed": seed, "strata": list(strata),
-            "eligible": int(len(df) - len(set(exclude) & set(df["id"]))),
-            "excluded_training_ids": len(exclude),
+            "eligible": eligible, "excluded_training_ids": len(exclude),
             "per_stratum": drawn["stratum"].value_counts().sort_index().to_dict()}
+    if gold:
+        info["excluded_gold_ids"] = len(gold_ids)
+        info["purpose"] = ("development sample for prompt iteration, drawn apart from the gold "
+                           "set; its evaluations are not recorded in the gold-set ledger")
     if labels:
         from textgauge.stats.samplesize import kappa_n_for_ci
 
@@ -55,7 +71,8 @@ def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str,
                         "near 0.70 with %d equally frequent labels (skewed labels need more); "
                         "see `textgauge samplesize ci --help`.", len(drawn), need, len(labels))
     write_json_atomic(info, summary)
-    log.info("gold sample: %d texts over %d strata", len(drawn), drawn["stratum"].nunique())
+    log.info("%s sample: %d texts over %d strata", "development" if gold else "gold",
+             len(drawn), drawn["stratum"].nunique())
 
 
 def coding_sheets(*, sample: str, sheets: Sequence[str], codebook: str, coders: Sequence[str],
@@ -130,7 +147,8 @@ def import_codes(*, sample: str, sheets: Any = None, long: Any = None,
                  sheet_files: Mapping[str, str], coders: Sequence[str] = (),
                  lead_coder: str | None = None,
                  codes_long: Mapping[str, Any] | None = None, ties: str = "adjudication",
-                 seed: int = 0, to_adjudicate: str | None = None) -> dict:
+                 seed: int = 0, to_adjudicate: str | None = None,
+                 adjudication_option: str = "gold.adjudication") -> dict:
     """Rule import_codes: validate the human codes, derive reference labels, count everything.
 
     ``ties`` is gold.ties (see :mod:`textgauge.data.coding`). With ``adjudication`` (the
@@ -197,7 +215,7 @@ def import_codes(*, sample: str, sheets: Any = None, long: Any = None,
             f"resolves them{lead_note}: {format_rows(ref.unresolved)}. Ties are the ambiguous "
             "items, so dropping them silently would bias agreement upward. The adjudication "
             f"sheet to fill is {sheet_path}: write the decided label in its `label` column, "
-            "save it outside the results folder and set gold.adjudication to that file. Or "
+            f"save it outside the results folder and set {adjudication_option} to that file. Or "
             "choose how ties are resolved with gold.ties: lead_coder (the lead coder's code), "
             "random (a seeded random coder's) or exclude (leave them out, and say so).")
     write_parquet_atomic(table, codes)

@@ -150,13 +150,17 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
              vs_coders: str, labels: Sequence[str], strata: Sequence[str], seed: int,
              kappa_threshold: float, confidence: float, bootstrap: int,
              training: str | None = None, settings: Mapping[str, Any] | None = None,
-             ledger: str | None = None) -> dict:
+             ledger: str | None = None, evaluated_on: str = "gold") -> dict:
     """One machine coder on the gold set: metrics.json and the tidy tables beside it.
 
     ``settings`` (the model's answer settings), the prompt hash of the predictions and, for a
     fine-tuned coder, its ``training`` summary identify the coder configuration: its
     ``ledger_key`` goes into metrics.json, and with ``ledger`` (a JSONL file that outlives
     runs, not an output) the evaluation is recorded there (:mod:`textgauge.reporting.ledger`).
+
+    Rule evaluate_development (workflow/rules/development.smk) passes ``evaluated_on``
+    "development", no ``ledger``, and the development sample's own codes, reference and human
+    agreement: metrics.json says which sample it measured and where its human ceiling is from.
     """
     labels = list(labels)
     preds = pd.read_parquet(predictions)
@@ -204,7 +208,7 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
     human_metrics = json.loads(Path(human).read_text(encoding="utf-8"))
     conf = scored.loc[valid, "confidence"]
     out = {
-        "model": model,
+        "model": model, "evaluated_on": evaluated_on,
         # the sample as drawn, the items with a reference label (ties/uncoded excluded by
         # import_codes are the difference, counted in gold/codes.json), the items scored
         "n_gold": int(len(gold_sample)), "n_reference": int(len(gold)),
@@ -218,7 +222,8 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
         "confidence": confidence, "n_boot": bootstrap,
         "invalid_answers": INVALID_RULE, "macro_f1_labels": MACRO_F1_RULE,
         "human_ceiling": {"alpha": human_metrics.get("alpha", {}).get("estimate"),
-                          "kappa": human_metrics.get("ceiling_kappa")},
+                          "kappa": human_metrics.get("ceiling_kappa"),
+                          "from": f"the human codes of the {evaluated_on} sample"},
         "mean_confidence": float(conf.mean()) if conf.notna().any() else None,
     }
     entry = ledger_entry(model, out, prompt_hash=_prompt_hash(preds), settings=settings,
@@ -226,7 +231,7 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
                          if training else None)
     out["ledger_key"] = entry["key"]
     write_json_atomic(out, metrics)
-    if ledger:
+    if ledger and evaluated_on == "gold":
         recorded = update_jsonl(ledger, lambda entries: record_evaluation(entries, entry))
         n_mine = sum(e.get("model") == model for e in recorded)
         log.info("%s: gold-set ledger %s: %d configuration(s) of this model", model, ledger,
