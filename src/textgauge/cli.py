@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return lora_size_cli(rest) or 0
         if args.command == "revalidate":
-            from textgauge.reporting.replication import revalidate_cli
+            from textgauge.reporting.revalidation import revalidate_cli
 
             return revalidate_cli(rest) or 0
         if rest:

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from textgauge.errors import InputDataError
+from textgauge.secrets import redact_config
 
 
 class CheckpointWriter:
@@ -260,9 +261,11 @@ def build_manifest(stage: str, config: Mapping[str, Any] | None = None,
         "git_commit": git_commit(),
         "packages": package_versions(),
     }
+    # manifests are shared (report, replication package): URL credentials never enter one,
+    # and the config hash is that of the config as written (the same with another password)
     if config is not None:
-        m["config_hash"] = stable_hash(config)
-    m.update(extra)
+        m["config_hash"] = stable_hash(redact_config(config))
+    m.update(redact_config(extra))
     return m
 
 

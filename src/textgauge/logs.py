@@ -15,8 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from textgauge.errors import TextgaugeError
+from textgauge.secrets import Redactor, env_secrets
 
 log = logging.getLogger("textgauge")
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose lines (tracebacks included) hold no credential: the values of
+    key-like environment variables, URL userinfo and query values, Basic/Bearer tokens
+    (:class:`textgauge.secrets.Redactor`)."""
+
+    def __init__(self, fmt: str | None = None) -> None:
+        super().__init__(fmt)
+        self.redact = Redactor(env_secrets())
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record)) or ""
 
 
 def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO) -> None:
@@ -24,8 +38,10 @@ def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO)
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=level, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for h in handlers:
+        h.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=handlers, force=True)
     for noisy in ("httpx", "httpx2", "urllib3", "filelock", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

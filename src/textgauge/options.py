@@ -21,26 +21,24 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from textgauge.errors import ConfigError
-
-#: keys that look like a credential (``api_key``, ``hf_token``, ``password`` ...)
-SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd)$", re.IGNORECASE)
-#: the environment variable each API backend reads its key from (``limits.api_key_env`` names another)
-KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+from textgauge.secrets import (  # one definition of a key-like option (textgauge.secrets)
+    SECRET_KEY,
+    find_secret_options,
+    secret_option_message,
+)
 
 
 def secret_key_message(where: str, key: str) -> str:
     """The error for a credential written into the config."""
-    return (f"{where}.{key}: API keys and other secrets are never written in the config file; "
-            "they come from the environment. Put the key in an environment variable "
-            f"({KEY_ENV['openai']} for backend openai, {KEY_ENV['anthropic']} for anthropic) "
-            f"or name your own variable with `limits: {{api_key_env: MY_KEY_VARIABLE}}`; "
-            "nothing in the config or the outputs ever holds the key itself.")
+    return secret_option_message(f"{where}.{key}")
+
+#: options whose value is a free-form mapping of further option names (checked for keys too)
+FREE_FORM = ("extra_body", "engine_args", "encoder")
 
 
 class Options:
@@ -67,6 +65,11 @@ class Options:
                 hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise ConfigError(f"{where}: unknown option(s) {', '.join(hints)}. Known options: "
                               f"{', '.join(names)} (see config/README.md).")
+        for key in FREE_FORM:  # passed on to an SDK or engine as they are: no key in them
+            if isinstance(d.get(key), Mapping):
+                secret = find_secret_options(d[key], None, where=f"{where}.{key}")
+                if secret:
+                    raise ConfigError(secret_option_message(secret[0]))
         for key, sub in cls.NESTED.items():
             if key in d and d[key] is not None and not dataclasses.is_dataclass(d[key]):
                 d[key] = sub.from_dict(d[key], f"{where}.{key}")
@@ -133,6 +136,7 @@ class Gold(Options):
     coders: list[str] = field(default_factory=lambda: ["coder_a", "coder_b"])
     lead_coder: str | None = None
     codes: dict[str, str] = field(default_factory=dict)
+    sheet_formats: list[str] = field(default_factory=lambda: ["xlsx", "csv"])
     codes_long: CodesLong | None = None
     adjudication: str | None = None
     ties: str = "adjudication"
@@ -444,6 +448,9 @@ class Config(Options):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, where: str | None = None) -> Config:
         d = dict(d or {})
+        from textgauge.names import check_config_names
+
+        check_config_names(d)  # names become paths and sheet headers (textgauge.names)
         models = {n: m if isinstance(m, ModelOptions) else model_options(m, n)
                   for n, m in (d.get("models") or {}).items()}
         return super().from_dict({**d, "models": models}, where)

@@ -12,6 +12,7 @@ from textgauge.audits.error_sheet import (
     tabulate_error_patterns,
     write_error_sheet,
 )
+from textgauge.data.sheets import read_csv, write_csv
 from textgauge.errors import InputDataError
 
 
@@ -50,10 +51,11 @@ def test_round_trip_and_tabulation(data, tmp_path):
     gold, preds, codes = data
     sheet = build_error_sheet(gold, preds, human_codes=codes)
     path = write_error_sheet(sheet, tmp_path / "errors.csv")
-    coded = pd.read_csv(path, dtype=str, keep_default_na=False)
+    # the sheet as a spreadsheet program saves it: a typed leading apostrophe is escaped
+    coded = read_csv(path, dtype=str, keep_default_na=False)
     coded["category"] = ["Sarcasm / Irony", "indirect_stance", "ambiguity", ""]
     coded.loc[0, "note"] = "'sure' is ironic"
-    coded.to_csv(path, index=False)
+    write_csv(coded, path)
     back = read_error_sheet(path)
     assert back["id"].tolist() == sheet["id"].tolist()
     assert back["category"].tolist() == ["sarcasm_irony", "indirect_stance", "ambiguity", ""]

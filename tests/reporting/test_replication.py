@@ -19,7 +19,7 @@ import yaml
 from tests.conftest import snakemake
 from textgauge.cli import main as cli_main
 from textgauge.inference.prompting import PromptTemplate, select_examples
-from textgauge.reporting import replication
+from textgauge.reporting import replication, revalidation
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_package_contents(package):
     assert not missing, missing
     assert any(n.startswith("replication/gold/human_codes/") for n in names)
     folder = run / "results/replication"
-    assert replication.verify_checksums(folder) == []
+    assert revalidation.verify_checksums(folder) == []
     # gold predictions only, every gold item
     gold = pd.read_parquet(folder / "gold/sample.parquet")
     for m in ("encoder", "zeroshot"):
@@ -62,9 +62,9 @@ def test_package_contents(package):
 @pytest.mark.slow
 def test_validation_reproduces_exactly_from_the_tarball(package, tmp_path):
     _, tarball = package
-    folder = replication.unpack(tarball, tmp_path)
-    assert replication.verify_checksums(folder) == []
-    result = replication.revalidate(folder)
+    folder = revalidation.unpack(tarball, tmp_path)
+    assert revalidation.verify_checksums(folder) == []
+    result = revalidation.revalidate(folder)
     assert result["human"]["match"], result["human"]["differences"]
     for m, r in result["models"].items():
         assert r["match"], (m, r["differences"][:10])
@@ -78,15 +78,15 @@ def test_validation_reproduces_exactly_from_the_tarball(package, tmp_path):
 @pytest.mark.slow
 def test_revalidate_detects_a_changed_prediction(package, tmp_path):
     _, tarball = package
-    folder = replication.unpack(tarball, tmp_path)
+    folder = revalidation.unpack(tarball, tmp_path)
     p = folder / "predictions/encoder.gold.parquet"
     preds = pd.read_parquet(p)
     labels = sorted(set(preds["label"].dropna()) | {"economic", "moral"})
     first = preds.loc[0, "label"]
     preds.loc[0, "label"] = next(lab for lab in labels if lab != first)
     preds.to_parquet(p, index=False)
-    assert "predictions/encoder.gold.parquet" in replication.verify_checksums(folder)
-    result = replication.revalidate(folder)
+    assert "predictions/encoder.gold.parquet" in revalidation.verify_checksums(folder)
+    result = revalidation.revalidate(folder)
     assert not result["models"]["encoder"]["match"]
     assert result["models"]["zeroshot"]["match"]
     assert not result["all_match"]
@@ -103,7 +103,7 @@ def test_the_archive_is_reproducible(package, tmp_path):
 @pytest.mark.slow
 def test_revalidate_cli(package, capsys):
     _, tarball = package
-    assert replication.revalidate_cli([str(tarball)]) == 0
+    assert revalidation.revalidate_cli([str(tarball)]) == 0
     out = capsys.readouterr().out
     assert "encoder:" in out and "reproduced" in out and "DIFFERS" not in out
 
@@ -185,7 +185,7 @@ def test_each_predictions_file_is_stored_with_its_prompt_hash(tmp_path):
     assert entries["zs"]["prompt_hash"] != entries["fs"]["prompt_hash"]
     stored = json.loads((pkg / "replication.json").read_text())
     cfg = yaml.safe_load((pkg / "config.yaml").read_text())
-    assert replication.check_package_prompts(pkg, stored, cfg) == {
+    assert revalidation.check_package_prompts(pkg, stored, cfg) == {
         m: entries[m]["prompt_hash"] for m in ("zs", "fs")}
 
 
@@ -196,7 +196,7 @@ def test_revalidate_refuses_a_package_whose_prompt_was_edited(tmp_path, capsys):
     edited = PromptTemplate.from_file(prompt, LABELS, "Code the main frame.").hash()
     recorded = index["predictions"]["zs"]["prompt_hash"]
     with pytest.raises(replication.PromptMismatchError) as err:
-        replication.revalidate(pkg)
+        revalidation.revalidate(pkg)
     msg = str(err.value)
     for part in ("zs:", "prompts/zs.jinja", "predictions/zs.gold.parquet", edited, recorded):
         assert part in msg, (part, msg)
@@ -211,7 +211,7 @@ def test_revalidate_refuses_changed_few_shot_examples(tmp_path):
     index["predictions"]["fs"]["few_shot_examples"][0][0] = "another example"
     (pkg / "replication.json").write_text(json.dumps(index))
     with pytest.raises(replication.PromptMismatchError, match="fs:.*prompts/fs.jinja"):
-        replication.revalidate(pkg)
+        revalidation.revalidate(pkg)
 
 
 def test_the_package_is_not_built_with_a_prompt_that_did_not_make_the_predictions(tmp_path):

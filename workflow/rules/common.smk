@@ -1,5 +1,6 @@
 # Path helpers, config validation and input functions; no rules here.
 import difflib
+import importlib.util
 import os
 import re
 import types
@@ -8,10 +9,35 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 SCHEMA_FILE = "../schemas/config.schema.yaml"
+
+
+def _secrets_module():
+    """textgauge.secrets: the one place that finds key-like options and redacts URL
+    credentials. Imported when textgauge is installed beside Snakemake; else loaded from this
+    checkout's src/ (it needs the standard library only), since with --sdm conda the library
+    may live only in the jobs' environments."""
+    try:
+        import textgauge.secrets as mod
+    except ImportError:
+        path = os.path.join(workflow.basedir, "src", "textgauge", "secrets.py")
+        if not os.path.exists(path):
+            raise WorkflowError(
+                "textgauge is not importable and src/textgauge/secrets.py is not beside the "
+                "Snakefile: install textgauge (pip install -e .) in Snakemake's environment."
+            )
+        spec = importlib.util.spec_from_file_location("textgauge_secrets", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    return mod
+
+
+SECRETS = _secrets_module()
 #: a model's settings that never rerun anything (see _validate_config and model_limits)
 RUN_SECTIONS = ("limits", "plan")
 #: keys that look like a credential (api_key, hf_token, password ...): never in the config
-SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd)$", re.I)
+SECRET_KEY = SECRETS.SECRET_KEY
+#: the naming pattern for models and coders (textgauge.names.NAME_PATTERN, $defs/name)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: options renamed when batch_size stopped meaning three things
 RENAMED = {
     "batch_size": "train_batch_size (texts per training step) or "
@@ -68,21 +94,44 @@ def _validate_config():
         problem = isinstance(m, dict) and _model_key_problem(name, m, defs)
         if problem:
             raise WorkflowError(problem)
+    with open(workflow.source_path(SCHEMA_FILE)) as fh:
+        schema = yaml.safe_load(fh)
+    # anywhere else (a top-level api_key, inference.token, extra_body.password ...)
+    secret = SECRETS.find_secret_options(config, schema)
+    if secret:
+        raise WorkflowError(SECRETS.secret_option_message(secret[0]))
     if "batch_size" in (config.get("inference") or {}):
         raise WorkflowError(f"inference.batch_size was renamed: use {RENAMED['batch_size']} "
                             "of each model.")
+    # the naming pattern of textgauge.names (and $defs/name in the schema), since names become paths
+    # and sheet headers, so no separator, dot or formula start
+    gold = config.get("gold") or {}
+    named = [("models (a model name)", n) for n in config.get("models") or {}]
+    named += [("gold.coders", n) for n in gold.get("coders") or []]
+    named += [("gold.lead_coder", gold["lead_coder"])] if gold.get("lead_coder") else []
+    named += [(f"gold.{o} (a coder name)", n) for o in ("codes", "development_codes")
+              for n in gold.get(o) or {}]
+    for where, name in named:
+        if not (isinstance(name, str) and NAME.fullmatch(name)):
+            raise WorkflowError(
+                f"{where}: {name!r} is not a valid name: a name starts with a letter or digit "
+                "and has only letters, digits, '_' and '-' (at most 64 characters: no spaces, "
+                "dots, slashes or formula signs). Names become file names and spreadsheet "
+                "headers, so rename it (e.g. coder_a, gpt4o-mini)."
+            )
     try:
         validate(config, workflow.source_path(SCHEMA_FILE))
     except WorkflowError as exc:
-        raise WorkflowError(
+        try:  # one paragraph naming the option (textgauge.config_check), where installed
+            from textgauge.config_check import schema_problem
+
+            problem = schema_problem(config, workflow.source_path(SCHEMA_FILE))
+        except ImportError:
+            problem = None
+        raise WorkflowError(problem or (
             "config.yaml does not match the schema (workflow/schemas/config.schema.yaml). "
             f"The first problem is shown above/below: fix that key and run again.\n{exc}"
-        )
-    for name, m in config["models"].items():
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise WorkflowError(
-                f"Model name {name!r}: use letters, digits, '-' and '_' only (it becomes a path)."
-            )
+        ))
     by_case = {}
     for lab in config["labels"]:
         by_case.setdefault(str(lab).strip().lower(), []).append(str(lab))
@@ -120,6 +169,13 @@ RESULTS = config["results_dir"].rstrip("/")
 LABELS = list(config["labels"])
 MODELS = list(config["models"])
 CODERS = list(config["gold"]["coders"])
+#: gold.sheet_formats: the coding sheets written per coder (xlsx, csv or both)
+SHEET_FORMATS = list(config["gold"].get("sheet_formats") or ["xlsx", "csv"])
+
+
+def coder_sheets(folder, fmt):
+    """The coding sheets of one format (xlsx or csv) in ``folder``; [] when that format is off."""
+    return expand(f"{folder}/{{coder}}.{fmt}", coder=CODERS) if fmt in SHEET_FORMATS else []
 N_SHARDS = config["inference"]["shards"]
 SHARDS = [f"{i:04d}" for i in range(N_SHARDS)]
 
@@ -135,9 +191,25 @@ def models_of(kind=None, scope=None):
 
 def model_settings(wildcards):
     """What shapes the model's answers (every setting but `limits` and `plan`): a param, so
-    changing one reruns that model's jobs, and the checkpoint fingerprint."""
+    changing one reruns that model's jobs, and the checkpoint fingerprint. Params are stored
+    in .snakemake/metadata, so URL credentials are redacted (http://***@host/v1): a changed
+    host reruns, a changed password does not; model_endpoint hands over the real values."""
     m = config["models"][wildcards.model]
-    return {k: v for k, v in m.items() if k not in RUN_SECTIONS}
+    return SECRETS.redact_config({k: v for k, v in m.items() if k not in RUN_SECTIONS})
+
+
+def model_endpoint(wildcards):
+    """The real values of the settings model_settings redacted (base_url with user:password
+    or a query): a types.SimpleNamespace, which Snakemake neither stores nor compares (see
+    model_limits), so the credentials reach the step and no file."""
+    m = config["models"][wildcards.model]
+    real = {k: v for k, v in m.items() if k not in RUN_SECTIONS}
+    shown = SECRETS.redact_config(real)
+    return types.SimpleNamespace(**{k: v for k, v in real.items() if shown[k] != v})
+
+
+#: the config as the report and the replication package write it (URL credentials redacted)
+PUBLIC_CONFIG = SECRETS.redact_config(config)
 
 
 # the audit rules (audit.smk) take the same settings

@@ -29,8 +29,10 @@ use rule coding_sheets as development_sheets with:
     input:
         sample=rules.sample_development.output.sample,
     output:
-        sheets=expand(f"{DEV}/sheets/{{coder}}.csv", coder=CODERS),
+        sheets=coder_sheets(f"{DEV}/sheets", "csv"),
+        workbooks=coder_sheets(f"{DEV}/sheets", "xlsx"),
         codebook=f"{DEV}/sheets/codebook.md",
+        summary=f"{DEV}/sheets.json",
     params:
         seed=DEV_SEED,
     log:
@@ -43,7 +45,8 @@ if config["gold"].get("simulate"):
         message:
             "SYNTHETIC example: simulated coders fill the development sheets"
         input:
-            sheets=rules.development_sheets.output.sheets,
+            sheets=rules.development_sheets.output.sheets
+            or rules.development_sheets.output.workbooks,
             truth=lookup(dpath="gold/simulate/truth", within=config),
             confusions=lookup(dpath="gold/simulate/coders", within=config),
         output:

@@ -36,8 +36,11 @@ rule coding_sheets:
     input:
         sample=rules.sample_gold.output.sample,
     output:
-        sheets=expand(f"{RESULTS}/gold/sheets/{{coder}}.csv", coder=CODERS),
+        # gold.sheet_formats: CSV and/or XLSX sheets (an empty list when a format is off)
+        sheets=coder_sheets(f"{RESULTS}/gold/sheets", "csv"),
+        workbooks=coder_sheets(f"{RESULTS}/gold/sheets", "xlsx"),
         codebook=f"{RESULTS}/gold/sheets/codebook.md",
+        summary=f"{RESULTS}/gold/sheets.json",
     params:
         coders=CODERS,
         seed=lookup(dpath="gold/seed", within=config),
@@ -61,7 +64,7 @@ if config["gold"].get("simulate"):
         message:
             "SYNTHETIC example: simulated coders fill the blinded sheets"
         input:
-            sheets=rules.coding_sheets.output.sheets,
+            sheets=rules.coding_sheets.output.sheets or rules.coding_sheets.output.workbooks,
             truth=lookup(dpath="gold/simulate/truth", within=config),
             confusions=lookup(dpath="gold/simulate/coders", within=config),
         output:

@@ -6,6 +6,9 @@
 # `settings` (what shapes the answers) is a param: changing it reruns the model. `limits`
 # (rates, retries, batching ...) is handed over as a namespace that Snakemake never compares
 # (common.smk, model_limits): changing it reruns nothing and keeps the checkpoint.
+# `settings` hold URLs with credentials redacted (params are stored in .snakemake/metadata);
+# the real `base_url` travels in `endpoint`, a namespace Snakemake never stores
+# (common.smk, model_endpoint).
 
 
 rule predict_gold:
@@ -21,6 +24,7 @@ rule predict_gold:
     params:
         settings=model_settings,
         limits=model_limits,
+        endpoint=model_endpoint,
         labels=config["labels"],
         instructions=lookup(dpath="codebook/instructions", within=config),
         local_only=lookup(dpath="privacy/local_only", within=config),

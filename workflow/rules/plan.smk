@@ -20,7 +20,7 @@ rule cost_plan:
         # every model's answer settings and plan (the plan's own trigger), never its limits
         models=lambda w: {
             n: {k: v for k, v in m.items() if k != "limits"}
-            for n, m in config["models"].items()
+            for n, m in PUBLIC_CONFIG["models"].items()
         },
         labels=config["labels"],
         instructions=lookup(dpath="codebook/instructions", within=config),

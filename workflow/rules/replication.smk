@@ -38,8 +38,9 @@ rule replication:
         folder=directory(f"{RESULTS}/replication"),
         tarball=f"{RESULTS}/replication.tar.gz",
     params:
-        # the package archives the whole configuration it was made with
-        config=config,
+        # the package archives the whole configuration it was made with (URL credentials
+        # redacted: common.smk)
+        config=PUBLIC_CONFIG,
         models=MODELS,
         env_files=sorted(_glob.glob(f"{workflow.basedir}/envs/*.yaml")),
     log:

@@ -32,8 +32,8 @@ rule report:
         manifest=f"{RESULTS}/report/manifest.json",
     params:
         # the whole configuration: the manifest records and hashes it, the methods section
-        # describes each model from its settings
-        config=config,
+        # describes each model from its settings (URL credentials redacted: common.smk)
+        config=PUBLIC_CONFIG,
         models=MODELS,
         # the gold-set ledger (read if present; not an input: it is never a job's output)
         ledger=LEDGER,

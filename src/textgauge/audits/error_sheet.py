@@ -17,6 +17,8 @@ import pandas as pd
 
 from textgauge.audits.gold_alignment import INVALID_LABEL, align_with_gold, require_columns
 from textgauge.data.ids import normalise_ids
+from textgauge.data.sheets import read_csv as read_sheet_csv
+from textgauge.data.sheets import write_csv
 from textgauge.errors import InputDataError, format_rows
 
 ERROR_CATEGORIES = ("sarcasm_irony", "mixed_signals", "ambiguity", "indirect_stance",
@@ -78,11 +80,9 @@ def build_error_sheet(
 
 
 def write_error_sheet(sheet: pd.DataFrame, path: str | Path) -> Path:
-    """Write the sheet as UTF-8 CSV (opens in any spreadsheet program)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.to_csv(path, index=False, encoding="utf-8")
-    return path
+    """Write the sheet as UTF-8 CSV (opens in any spreadsheet program; a text that would start
+    a formula is written as text, see :mod:`textgauge.data.sheets`)."""
+    return write_csv(sheet, path)
 
 
 def normalise_category(value: object) -> str:
@@ -112,7 +112,7 @@ def read_error_sheet(
     if isinstance(sheet, (str, Path)):
         source = str(sheet)
         try:
-            df = pd.read_csv(sheet, dtype={"id": str}, keep_default_na=False,
+            df = read_sheet_csv(sheet, dtype={"id": str}, keep_default_na=False,
                              na_values=[""], encoding="utf-8-sig")
         except FileNotFoundError as exc:
             raise InputDataError(f"The error sheet {source} does not exist.") from exc

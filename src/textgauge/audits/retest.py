@@ -20,6 +20,7 @@ from textgauge.audits.gold_alignment import (
     require_columns,
     require_unique,
 )
+from textgauge.secrets import redact_config
 from textgauge.stats import kappa_summary
 
 __all__ = ["KEY_MANIFEST_FIELDS", "TestRetest", "manifest_diff", "test_retest"]
@@ -49,7 +50,8 @@ def manifest_diff(earlier: Mapping[str, Any], current: Mapping[str, Any]) -> pd.
     Columns key, earlier, current, key_field (True for model/revision/provider/date-like keys,
     listed first).
     """
-    a, b = _flatten(earlier or {}), _flatten(current or {})
+    # an earlier run's manifest may predate redaction: its URLs are shown without credentials
+    a, b = _flatten(redact_config(earlier or {})), _flatten(redact_config(current or {}))
     rows = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key), b.get(key)

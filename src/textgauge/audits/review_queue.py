@@ -27,8 +27,8 @@ import pandas as pd
 
 from textgauge.audits.gold_alignment import align_with_gold, require_columns
 from textgauge.data.coding import validate_codes
-from textgauge.data.corpus import read_table
 from textgauge.data.ids import normalise_ids
+from textgauge.data.sheets import read_sheet
 from textgauge.errors import InputDataError, format_rows
 from textgauge.stats import kappa_summary, wilson_ci
 
@@ -60,7 +60,7 @@ def read_review_codes(
     """
     if isinstance(coded, (str, Path)):
         source = f"The coded review queue {coded}"
-        df = read_table(coded, "coded review queue")
+        df = read_sheet(coded, "coded review queue")
     else:
         source = "The coded review queue"
         df = coded.copy()

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from textgauge.data.corpus import read_table
-from textgauge.data.ids import normalise_ids
+from textgauge.data.ids import check_spreadsheet_ids, normalise_ids
+from textgauge.data.sheets import read_sheet
 from textgauge.errors import ConfigError, InputDataError, format_rows
 
 log = logging.getLogger("textgauge")
@@ -47,11 +48,15 @@ def coding_sheet(sample: pd.DataFrame, coder: str, seed: int) -> pd.DataFrame:
 
 
 def codebook_markdown(codebook: Mapping[str, str], instructions: str = "") -> str:
-    lines = ["# Codebook", "", instructions, "", "Write exactly one of these labels in the "
-             "`label` column of your sheet (leave it empty if you cannot decide; say why in "
-             "`note`).", ""]
+    """The codebook for human coders. Labels, definitions and instructions are shown
+    literally (escaped): a label like ``<img ...>`` or ``*x*`` is text, not HTML or markup."""
+    from textgauge.escaping import md_escape
+
+    lines = ["# Codebook", "", md_escape(instructions), "", "Write exactly one of these labels "
+             "in the `label` column of your sheet (leave it empty if you cannot decide; say why "
+             "in `note`).", ""]
     for name, definition in codebook.items():
-        lines += [f"## {name}", "", definition, ""]
+        lines += [f"## {md_escape(name)}", "", md_escape(definition), ""]
     return "\n".join(lines)
 
 
@@ -94,7 +99,8 @@ def validate_codes(df: pd.DataFrame, labels: Sequence[str], source: str,
     for col in (id_column, label_column):
         if col not in df.columns:
             raise InputDataError(f"{source} has no column {col!r}; its columns are "
-                                 f"{', '.join(map(repr, df.columns))}.")
+                                 f"{', '.join(map(repr, df.columns))}. Keep the columns of "
+                                 "the sheet as they were written (id, label) and run again.")
     by_key = {lab.lower(): lab for lab in labels}
     if label_map:
         wrong = [f"{k!r} -> {v!r}" for k, v in label_map.items()
@@ -127,7 +133,7 @@ def read_sheet_codes(path: str | Path, coder: str, labels: Sequence[str],
     those items are missing codes of this coder. A sheet without a single code is an error
     naming the coder, the file and the option.
     """
-    df = read_table(path, f"coding sheet of {coder}")
+    df = read_sheet(path, f"coding sheet of {coder}")
     source = f"The coding sheet of {coder} ({path})"
     mapped = validate_codes(df, labels, source)
     ids = normalise_ids(df["id"], source)
@@ -137,6 +143,7 @@ def read_sheet_codes(path: str | Path, coder: str, labels: Sequence[str],
                              f"{format_rows(sorted(set(dup)))}. Keep one row per id.")
     unknown = sorted(set(ids) - sample_ids)
     if unknown:
+        check_spreadsheet_ids(ids, sample_ids, source, df.attrs.get("non_text_ids", ()))
         raise InputDataError(f"{source} has id(s) that are not in the gold sample: "
                              f"{format_rows(unknown)}. Did the sheet come from another run?")
     if not (mapped != "").any():
@@ -154,6 +161,23 @@ def read_sheet_codes(path: str | Path, coder: str, labels: Sequence[str],
     return out
 
 
+def check_coder_column(coders: pd.Series, path: str | Path, column: str = "coder") -> None:
+    """Every coder of a long codes file follows the name rule (:mod:`textgauge.names`): coder
+    names become sheet headers and file names. An InputDataError names the file, the first
+    rows (counting the header as row 1) and their values."""
+    from textgauge.names import NAME_RULE, is_valid_name
+
+    values = coders.map(normalise_label)
+    bad = [(i + 2, v) for i, v in enumerate(values) if not is_valid_name(v)]
+    if bad:
+        shown = format_rows([f"row {r} ({v!r})" for r, v in bad], limit=5)
+        raise InputDataError(
+            f"The codes file {path} (gold.codes_long) has coder names that are not valid in "
+            f"its {column!r} column: {shown}. {NAME_RULE[0].upper()}{NAME_RULE[1:]}. Coder "
+            "names become sheet headers and file names: rename those coders in the file "
+            "(e.g. worker_17) and run again.")
+
+
 def read_long_codes(path: str | Path, labels: Sequence[str], sample_ids: set[str],
                     id_column: str = "id", coder_column: str = "coder",
                     label_column: str = "label",
@@ -166,6 +190,7 @@ def read_long_codes(path: str | Path, labels: Sequence[str], sample_ids: set[str
                                  f"are {', '.join(map(repr, df.columns))}. Set "
                                  "gold.codes_long.id_column/coder_column/label_column.")
     source = f"The codes file {path} (gold.codes_long)"
+    check_coder_column(df[coder_column], path, coder_column)
     df = df.assign(**{id_column: normalise_ids(df[id_column], source, id_column).to_numpy()})
     df = df.loc[df[id_column].isin(sample_ids)].reset_index(drop=True)
     mapped = validate_codes(df, labels, f"The codes file {path}", label_column, id_column,
@@ -190,7 +215,7 @@ def read_adjudication(path: str | Path, labels: Sequence[str],
                       sample_ids: set[str]) -> pd.DataFrame:
     """The adjudication file (id, label): ids must be gold items, once each; an empty label is
     an item not decided yet."""
-    df = read_table(path, "adjudication file")
+    df = read_sheet(path, "adjudication file")
     source = f"The adjudication file {path} (gold.adjudication)"
     mapped = validate_codes(df, labels, source)
     ids = normalise_ids(df["id"], source)
@@ -200,6 +225,7 @@ def read_adjudication(path: str | Path, labels: Sequence[str],
                              "Keep one decision per item.")
     unknown = sorted(set(ids) - sample_ids)
     if unknown:
+        check_spreadsheet_ids(ids, sample_ids, source, df.attrs.get("non_text_ids", ()))
         raise InputDataError(
             f"{source} has id(s) that are not in the gold sample: {format_rows(unknown)}. "
             "Did it come from another run or another gold.seed? Adjudicate the items listed "

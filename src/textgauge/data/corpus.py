@@ -41,8 +41,15 @@ def read_table(path: str | Path, what: str = "file") -> pd.DataFrame:
             df = pd.read_csv(p, sep="," if kind == "csv" else "\t", dtype=str,
                              keep_default_na=False, na_values=[], encoding="utf-8",
                              encoding_errors="replace")
+    except pd.errors.EmptyDataError:
+        raise InputDataError(f"The {what} {p} is empty (not even a header row). Check that "
+                             "the path in config.yaml points at the right file, and that the "
+                             "file was saved completely.") from None
     except (ValueError, pd.errors.ParserError) as exc:
-        raise InputDataError(f"The {what} {p} could not be parsed as {kind}: {exc}") from exc
+        detail = " ".join(str(exc).split())  # pandas' message may span lines
+        raise InputDataError(f"The {what} {p} could not be parsed as {kind}: {detail}. Open "
+                             f"it in a text editor to check it is {kind} (one record per "
+                             "line, the same columns in every row) and run again.") from None
     return df
 
 
@@ -118,6 +125,9 @@ def ingest(path: str | Path, id_column: str, text_column: str, strata: Sequence[
     are always reported in the error when a large share is rejected.
     """
     df = read_table(path, "corpus")
+    if len(df) == 0:
+        raise InputDataError(f"The corpus {path} has a header ({', '.join(map(repr, df.columns))})"
+                             " but no rows. Point corpus.path at the file with the texts.")
     res = validate_corpus(df, id_column, text_column, strata, source=f"corpus {path}")
     if len(df) == 0 or res.summary["rows_kept"] == 0 or (
             res.summary["rows_rejected"] / max(len(df), 1) > max_reject_share):

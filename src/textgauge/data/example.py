@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textgauge.data.sheets import write_input_csv
+
 FRAMES = ("economic", "moral", "security", "rights")
 
 CODEBOOK = {
@@ -293,15 +295,16 @@ def write_example(out: str | Path, spec: ExampleSpec = ExampleSpec()) -> dict[st
         "truth": out / "truth.csv",
         "coders": out / "simulated_coders.csv",
     }
-    corpus[["id", "text", "party", "period", "chamber"]].to_csv(paths["corpus"], index=False)
-    labelled.to_csv(paths["labelled"], index=False)
-    corpus[["id", "true_label", "kind"]].to_csv(paths["truth"], index=False)
+    # input data, as a user would bring it (ingest reads it as it is): the plain writer
+    write_input_csv(corpus[["id", "text", "party", "period", "chamber"]], paths["corpus"])
+    write_input_csv(labelled, paths["labelled"])
+    write_input_csv(corpus[["id", "true_label", "kind"]], paths["truth"])
     rows = []
     for coder, m in CODER_CONFUSION.items():
         for i, t in enumerate(FRAMES):
             rows.append({"coder": coder, "true_label": t,
                          **{c: float(m[i, j]) for j, c in enumerate(FRAMES)}})
-    pd.DataFrame(rows).to_csv(paths["coders"], index=False)
+    write_input_csv(pd.DataFrame(rows), paths["coders"])
     return paths
 
 

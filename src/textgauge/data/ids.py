@@ -111,3 +111,68 @@ def normalise_ids(values: Iterable[object] | pd.Series, source: str, column: str
                 f"{format_rows([f'row {i + 1}' for i in empty])}. Every row needs the id of "
                 "its text.")
     return pd.Series(ids, index=index, dtype=object, name=column)
+
+
+# ------------------------------------------------------------------ ids a spreadsheet changed
+#: '1.23E+15', '1,23e15', '7E+2': how a spreadsheet program writes a long number it converted
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+#: digits a spreadsheet keeps of a number (IEEE double precision as Excel shows it)
+SPREADSHEET_DIGITS = 15
+
+
+def spreadsheet_damage(ids: Iterable[str], known: Iterable[str],
+                       non_text: Iterable[int] = ()) -> list[str]:
+    """The ids (under the rule) that are not ``known`` and that a spreadsheet program most
+    likely changed, each as "row N ('7': ...)" with the reason.
+
+    A spreadsheet that reads a sheet and saves it again turns an id that looks like a number
+    into one: ``007`` loses its leading zeros, ``1230000000000000`` becomes ``1.23E+15``,
+    more than 15 digits lose their tail, ``3-4`` becomes a date. Rows are 1-based data rows.
+    ``non_text`` holds the 0-based rows whose id cell was a number or date in an XLSX file.
+    """
+    known = set(known)
+    stripped: dict[str, str] = {}
+    for k in known:
+        if len(k) > 1 and k.startswith("0") and k.isdigit():
+            stripped.setdefault(k.lstrip("0") or "0", k)
+    long_digits: dict[tuple[int, str], str] = {}
+    for k in known:
+        if k.isdigit() and len(k) > SPREADSHEET_DIGITS:
+            long_digits.setdefault((len(k), k[:SPREADSHEET_DIGITS]), k)
+    numeric = set(non_text)
+    out = []
+    for i, s in enumerate(ids):
+        if s in known or s == "":
+            continue
+        why = ""
+        key = s.lstrip("0") or "0"
+        if s.isdigit() and key in stripped:
+            why = f"the gold sample has {stripped[key]!r}: leading zeros lost"
+        elif _SCIENTIFIC.match(s):
+            why = "scientific notation: the id was turned into a number"
+        elif s.isdigit() and (len(s), s[:SPREADSHEET_DIGITS]) in long_digits:
+            why = (f"the gold sample has {long_digits[(len(s), s[:SPREADSHEET_DIGITS])]!r}: "
+                   f"digits after the {SPREADSHEET_DIGITS}th lost")
+        elif i in numeric:
+            why = "stored as a number or date, not as text"
+        if why:
+            out.append(f"row {i + 1} ({s!r}: {why})")
+    return out
+
+
+def check_spreadsheet_ids(ids: Iterable[str], known: Iterable[str], source: str,
+                          non_text: Iterable[int] = ()) -> None:
+    """Raise :class:`InputDataError` naming ``source`` and the rows when ids do not match
+    ``known`` because a spreadsheet program changed them (see :func:`spreadsheet_damage`).
+
+    Called where a returned sheet's ids are checked against the sample, before the plainer
+    "not in the gold sample" message, so a coder learns what happened and what to send back.
+    """
+    damaged = spreadsheet_damage(ids, known, non_text)
+    if damaged:
+        raise InputDataError(
+            f"{source} has id(s) that a spreadsheet program changed: {format_rows(damaged)}. "
+            "The sheet was saved by a spreadsheet program that turned ids into numbers; "
+            "return the .xlsx sheet textgauge wrote (its ids are stored as text), or format "
+            "the id column as text and copy the ids back from the sheet as it was sent. "
+            "textgauge never guesses which text a changed id meant.")

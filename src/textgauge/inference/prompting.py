@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from textgauge.errors import ConfigError
 from textgauge.inference.backends.base import PromptRequest
@@ -24,10 +26,58 @@ from textgauge.inference.backends.base import PromptRequest
 LABEL_ORDERS = ("fixed", "reversed", "rotated", "shuffled")
 
 
+#: the variables every template gets (named in the message for an undefined variable)
+TEMPLATE_VARIABLES = ("labels (name, definition)", "instructions", "examples (text, label)",
+                      "text")
+
+
 @functools.lru_cache(maxsize=32)
-def _compile(source: str) -> jinja2.Template:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
-    return env.from_string(source)
+def _compile(source: str, name: str = "prompt") -> jinja2.Template:
+    """The template compiled in jinja2's immutable sandbox (StrictUndefined kept).
+
+    A template may come from a replication package someone else posted: the sandbox keeps it
+    from reaching Python internals (``''.__class__.__mro__``) and so from running code on the
+    reader's machine. A syntax error becomes a ConfigError naming the file and line.
+    """
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined,
+                                        keep_trailing_newline=False)
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(
+            f"Prompt template {name} has a jinja2 syntax error on line {exc.lineno}: "
+            f"{(exc.message or '').rstrip('.')}. Fix that line (every {{% block %}} needs its {{% endblock %}} "
+            "and every {{ needs its }}); see prompts/zeroshot.jinja for a working template."
+        ) from None
+
+
+def _template_line(tpl: jinja2.Template, exc: BaseException) -> int | None:
+    """The template line a rendering error happened on (from the compiled code's frames)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tpl.get_corresponding_lineno(tb.tb_lineno)
+        tb = tb.tb_next
+    return line
+
+
+def _render_error(name: str, tpl: jinja2.Template, exc: jinja2.TemplateError) -> ConfigError:
+    """One paragraph for an error raised while rendering: sandbox refusal or undefined name."""
+    line = _template_line(tpl, exc)
+    where = f"Prompt template {name}" + (f", line {line}," if line else "")
+    if isinstance(exc, SecurityError):
+        return ConfigError(
+            f"{where} was refused by the template sandbox: {str(exc).rstrip('.')}. Prompt templates may only "
+            "use the variables they are given, never Python internals (attributes starting "
+            "with an underscore, methods that change data). If this template came with a "
+            "replication package, do not use it: it tries to run code on your machine.")
+    if isinstance(exc, jinja2.UndefinedError):
+        return ConfigError(
+            f"{where} uses a variable that is not defined ({exc.message}). A template gets "
+            f"only these variables: {', '.join(TEMPLATE_VARIABLES)}. Correct the name in the "
+            "template.")
+    return ConfigError(f"{where} could not be rendered: {exc}. Correct the template.")
 
 
 @dataclass(frozen=True)
@@ -48,12 +98,18 @@ class PromptTemplate:
             raise ConfigError(f"Prompt template {p} does not exist. Point the model's `prompt` "
                               "option at a jinja2 file with `system` and `user` blocks "
                               "(see prompts/zeroshot.jinja).")
-        return cls(p.read_text(encoding="utf-8"), dict(codebook), instructions,
-                   tuple(examples), p.name)
+        try:
+            source = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"Prompt template {p} is not UTF-8 text (byte {exc.start} cannot be decoded). "
+                "Save it as UTF-8 in your editor (or convert it: iconv -f latin1 -t utf-8) "
+                "and run again.") from None
+        return cls(source, dict(codebook), instructions, tuple(examples), str(p))
 
     def _template(self) -> jinja2.Template:
         # compiled once per template (about 5 ms each time otherwise: minutes on 50,000 texts)
-        return _compile(self.source)
+        return _compile(self.source, self.name)
 
     def label_order(self, order: str = "fixed", item_id: str = "", seed: int = 0) -> list[str]:
         """The label order shown for one text. ``rotated`` starts at a per-text seeded offset."""
@@ -85,7 +141,11 @@ class PromptTemplate:
             system = "".join(tpl.blocks["system"](tpl.new_context(ctx))).strip()
             user = "".join(tpl.blocks["user"](tpl.new_context(ctx))).strip()
         except KeyError as exc:
-            raise ConfigError(f"Prompt template {self.name} needs a block named {exc}.") from exc
+            raise ConfigError(f"Prompt template {self.name} needs a block named {exc} "
+                              "({% block system %}...{% endblock %} and {% block user %}..."
+                              "{% endblock %}, see prompts/zeroshot.jinja).") from None
+        except jinja2.TemplateError as exc:
+            raise _render_error(self.name, tpl, exc) from None
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def requests(self, items: Sequence[tuple[str, str]], order: str = "fixed",

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from textgauge.errors import InputDataError
+from textgauge.escaping import md_escape
 from textgauge.inference.backends.base import PromptRequest
 from textgauge.options import EncoderModel, LoraModel, ModelOptions, PromptModel, model_options
 from textgauge.planning.prices import find_price, guess_provider, load_prices
@@ -96,8 +97,8 @@ class CostPlan:
             ("  per-text", n(self.text_tokens), n(self.text_tokens * m)),
             ("output tokens", n(self.output_tokens), n(self.output_tokens * m)),
         ]
-        out = [f"## Cost plan: {self.model} ({self.provider})", "",
-               f"Tokenizer: {self.tokenizer}. Prompt prefixes: {self.n_prefix_groups} distinct, "
+        out = [f"## Cost plan: {md_escape(self.model)} ({self.provider})", "",
+               f"Tokenizer: {md_escape(self.tokenizer)}. Prompt prefixes: {self.n_prefix_groups} distinct, "
                f"{self.prefix_tokens_per_request:,.0f} tokens each on average. Output: "
                f"{self.output_tokens_per_request} tokens per answer.", "",
                f"| | planned | with {self.retry_overhead:.0%} retry/re-ask margin |",
@@ -414,14 +415,15 @@ def plan_markdown(plan: dict[str, Any]) -> str:
     def hours(x: Any) -> str:
         return "" if x is None else (f"{x:,.1f}" if x >= 10 else f"{x:.2g}")
 
-    out = [f"# Cost and job plan: {plan.get('project') or 'textgauge'}", "",
+    # the project and model names are the user's: shown literally (escaping.md_escape)
+    out = [f"# Cost and job plan: {md_escape(plan.get('project') or 'textgauge')}", "",
            f"Dry run: {plan['dry_run']}. Prices: the dated table (as of "
            f"{', '.join(plan['price_table_as_of']) or 'unknown'}); check before use.", "",
            "| model | kind | engine | scope | texts | requests | input tokens | "
            "output tokens | expected cost | upper cost | GPU-hours |",
            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, e in plan["models"].items():
-        out.append(f"| {name} | {e['kind']} | {e['engine']} | {e['scope']} | {n(e['texts'])} "
+        out.append(f"| {md_escape(name)} | {e['kind']} | {e['engine']} | {e['scope']} | {n(e['texts'])} "
                    f"| {n(e.get('requests'))} | {n(e.get('input_tokens'))} | "
                    f"{n(e.get('output_tokens'))} | {usd(e.get('cost_expected_usd'))} | "
                    f"{usd(e.get('cost_upper_usd'))} | {hours(e.get('gpu_hours'))} |")
@@ -440,7 +442,8 @@ def plan_markdown(plan: dict[str, Any]) -> str:
         for key, what in (("run", "run"), ("positional_audit", "positional-audit re-runs")):
             if e.get(key):
                 md = CostPlan(**e[key]).to_markdown()
-                out.append(md.replace("## Cost plan:", f"## {name} ({what}): cost plan:"))
+                out.append(md.replace("## Cost plan:", f"## {md_escape(name)} ({what}): cost "
+                                      "plan:"))
         if e.get("throughput_source"):
             out.append(f"{name}: {e['throughput_texts_per_s']:g} texts/s "
                        f"({e['throughput_source']}).\n")

@@ -5,14 +5,13 @@ the human codes, every manifest, each model's predictions on the gold set, the m
 report and methods section, and the conda environment files, writes a README and a checksum
 index, and packs the folder into a reproducible ``.tar.gz`` (sorted members, fixed mtimes).
 
-``revalidate`` recomputes the validation metrics from a package alone (gold predictions +
-reference labels + human codes) with :mod:`textgauge.steps.validate` and compares them with the
-stored ones, number for number.
+Reading a package back (unpacking it safely, recomputing and comparing its metrics) is
+:mod:`textgauge.reporting.revalidation`.
 
 Prompts: each predictions file of a prompted (or LoRA) coder is stored with the prompt hash
 it was made with (``replication.json``: ``predictions``; the same hash as the predictions'
 ``prompt_hash`` column and their manifest), next to the template file and the few-shot
-examples that enter the hash. ``build_package`` and ``revalidate`` refuse a package whose
+examples that enter the hash. ``build_package`` and ``revalidation.revalidate`` refuse a package whose
 shipped template (with the codebook, instructions and examples of ``config.yaml``) does not
 hash to it: the package would document a prompt that did not produce its predictions.
 
@@ -25,10 +24,8 @@ import gzip
 import hashlib
 import io
 import json
-import math
 import shutil
 import tarfile
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,8 +33,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from textgauge.data.sheets import write_csv
 from textgauge.errors import InputDataError
 from textgauge.io import build_manifest, write_text_atomic
+from textgauge.secrets import redact_config
 
 PACKAGE_VERSION = 1
 FIXED_MTIME = 315532800  # 1980-01-01: tar members get this mtime (reproducible archives)
@@ -172,7 +171,7 @@ def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mappi
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    cfg = _plain(config)
+    cfg = redact_config(_plain(config))  # a public package: no URL credential (secrets.py)
     write_text_atomic(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True),
                       out / "config.yaml")
     _copy(codebook, out / "codebook.md")
@@ -181,9 +180,9 @@ def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mappi
     gold = pd.read_parquet(sample)
     gold_ids = set(gold["id"])
     _copy(sample, out / "gold/sample.parquet")
-    gold.to_csv(out / "gold/sample.csv", index=False)
+    write_csv(gold, out / "gold/sample.csv")
     _copy(codes, out / "gold/codes.parquet")
-    pd.read_parquet(codes).to_csv(out / "gold/codes.csv", index=False)
+    write_csv(pd.read_parquet(codes), out / "gold/codes.csv")
     _copy(reference, out / "gold/reference.parquet")
     for p in human_code_files:
         _copy(p, out / "gold/human_codes" / Path(p).name)
@@ -211,8 +210,8 @@ def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mappi
         preds = preds.loc[preds["id"].isin(gold_ids)].reset_index(drop=True)
         (out / "predictions").mkdir(exist_ok=True)
         preds.to_parquet(out / f"predictions/{m}.gold.parquet", index=False)
-        preds.drop(columns=[c for c in ("raw_response",) if c in preds], errors="ignore") \
-            .to_csv(out / f"predictions/{m}.gold.csv", index=False)
+        write_csv(preds.drop(columns=[c for c in ("raw_response",) if c in preds],
+                             errors="ignore"), out / f"predictions/{m}.gold.csv")
         _copy(prediction_manifests[m], out / f"manifests/predictions-{m}.json")
         vdir = Path(validation_dirs[m])
         for f in METRIC_FILES:
@@ -270,22 +269,18 @@ def pack(folder: str | Path, out_tar: str | Path, arcroot: str = "replication") 
     tmp.replace(out_tar)
 
 
-def unpack(tar_path: str | Path, dest: str | Path) -> Path:
-    """Extract a package tarball; return the package folder."""
-    dest = Path(dest)
-    with tarfile.open(tar_path, "r:gz") as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "replication"
-
-
 def readme_text(config: Mapping[str, Any], models: Sequence[str]) -> str:
     synth = ("\n**The data are SYNTHETIC** (simulated texts and coders): the package shows the "
              "procedure, not a substantive finding.\n" if config.get("project", {})
              .get("synthetic") else "")
-    rows = "\n".join(f"| {m} | {config['models'][m].get('kind')} | "
-                     f"{config['models'][m].get('model') or config['models'][m].get('base_model')} |"
+    from textgauge.escaping import md_escape
+
+    rows = "\n".join(f"| {md_escape(m)} | {md_escape(config['models'][m].get('kind'))} | "
+                     + md_escape(config['models'][m].get('model')
+                                 or config['models'][m].get('base_model')) + " |"
                      for m in models)
-    return f"""# Replication package: {config.get('project', {}).get('name', 'textgauge project')}
+    project = md_escape(config.get('project', {}).get('name', 'textgauge project'))
+    return f"""# Replication package: {project}
 {synth}
 Made by textgauge. It holds what is needed to check the measurement validation of the
 machine coders below against the human coders, and to re-run the whole pipeline.
@@ -317,7 +312,7 @@ machine coders below against the human coders, and to re-run the whole pipeline.
 
 ```bash
 pip install textgauge            # or: pip install -e . in a textgauge checkout
-python -c "from textgauge.reporting.replication import revalidate; import json; \\
+python -c "from textgauge.reporting.revalidation import revalidate; import json; \\
 print(json.dumps(revalidate('.'), indent=1))"      # run inside this folder
 ```
 
@@ -339,164 +334,3 @@ and reports, per model, whether every number matches `metrics/` exactly (`all_ma
    deterministic: fine-tuned models may differ in the last digits; the gold-set validation of
    the predictions in this package is exactly reproducible.
 """
-
-
-# ------------------------------------------------------------------ re-validation
-def _same(a: Any, b: Any, path: str = "", tol: float = 0.0) -> list[str]:
-    """Differences between two JSON-like values (NaN equals NaN; floats within ``tol``)."""
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        out = []
-        for k in sorted(set(a) | set(b), key=str):
-            if k not in a or k not in b:
-                out.append(f"{path}/{k}: only in {'stored' if k in a else 'recomputed'}")
-            else:
-                out.extend(_same(a[k], b[k], f"{path}/{k}", tol))
-        return out
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} vs {len(b)} entries"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
-                for d in _same(x, y, f"{path}[{i}]", tol)]
-    if isinstance(a, float) and isinstance(b, float):
-        if (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= tol:
-            return []
-        return [f"{path}: {a!r} vs {b!r}"]
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
-    if (a is None and isinstance(b, float) and math.isnan(b)) or \
-            (b is None and isinstance(a, float) and math.isnan(a)):
-        return []
-    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
-
-
-def _tables_differ(stored: Path, recomputed: Path) -> list[str]:
-    if not stored.exists():
-        return []
-    if stored.stat().st_size == 0 and recomputed.stat().st_size == 0:
-        return []
-    try:
-        a = pd.read_csv(stored, keep_default_na=False)
-        b = pd.read_csv(recomputed, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        return [] if stored.read_bytes() == recomputed.read_bytes() else [f"{stored.name}: differs"]
-    return [] if a.equals(b) else [f"{stored.name}: table differs"]
-
-
-def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
-    """Recompute the validation metrics from a package; compare with the stored ones.
-
-    Returns ``{"all_match": bool, "models": {name: {"match", "differences", "kappa",
-    "macro_f1", "decision"}}, "human": {"match", "differences"}}``. ``tol=0`` asks for the
-    exact numbers (same seeds, same code: they are reproducible).
-    """
-    from textgauge.steps.validate import evaluate, human_agreement
-
-    pkg = Path(package_dir)
-    index = json.loads((pkg / "replication.json").read_text(encoding="utf-8"))
-    cfg = yaml.safe_load((pkg / "config.yaml").read_text(encoding="utf-8"))
-    labels = list(cfg["labels"])
-    given = cfg.get("validation") or {}
-    validation = {k: given.get(k, default) for k, default in
-            (("kappa_threshold", 0.7), ("confidence", 0.95), ("bootstrap", 1000))}
-    seed = cfg["project"]["seed"]
-    strata = cfg["corpus"].get("strata", [])
-    result: dict[str, Any] = {"models": {}, "package": str(pkg),
-                              "prompts": check_package_prompts(pkg, index, cfg)}
-    with tempfile.TemporaryDirectory(prefix="textgauge-revalidate-") as tmp:
-        t = Path(tmp)
-        human_stored = json.loads((pkg / "metrics/human/metrics.json").read_text())
-        human_agreement(codes=str(pkg / "gold/codes.parquet"),
-                        sample=str(pkg / "gold/sample.parquet"), truth=None, coders=None,
-                        metrics=str(t / "human.json"), pairwise=str(t / "pairwise.csv"),
-                        labels=labels, seed=seed, **validation)
-        human_new = json.loads((t / "human.json").read_text())
-        stored_cmp = {k: v for k, v in human_stored.items() if k != "simulated_truth"}
-        diffs = _same(stored_cmp, human_new, "human", tol)
-        result["human"] = {"match": not diffs, "differences": diffs}
-        for m in index["models"]:
-            out = {f.split(".")[0]: str(t / m / f) for f in METRIC_FILES}
-            (t / m).mkdir()
-            evaluate(model=m, predictions=str(pkg / f"predictions/{m}.gold.parquet"),
-                     reference=str(pkg / "gold/reference.parquet"),
-                     codes=str(pkg / "gold/codes.parquet"), sample=str(pkg / "gold/sample.parquet"),
-                     human=str(pkg / "metrics/human/metrics.json"), **out, labels=labels,
-                     strata=strata, seed=seed, **validation)
-            new = json.loads(Path(out["metrics"]).read_text())
-            stored = json.loads((pkg / f"metrics/{m}/metrics.json").read_text())
-            # the ledger key names the configuration (settings, training) that made the
-            # predictions: provenance, not a number recomputable from the package
-            new.pop("ledger_key", None)
-            stored.pop("ledger_key", None)
-            diffs = _same(stored, new, m, tol)
-            for f in METRIC_FILES[1:]:
-                diffs += _tables_differ(pkg / "metrics" / m / f, t / m / f)
-            result["models"][m] = {"match": not diffs, "differences": diffs,
-                                   "kappa": new["kappa"]["kappa"],
-                                   "macro_f1": new["macro_f1"]["estimate"],
-                                   "decision": new["decision"], "n": new["n_evaluated"]}
-    result["all_match"] = result["human"]["match"] and all(
-        r["match"] for r in result["models"].values())
-    return result
-
-
-def check_package_prompts(pkg: Path, index: Mapping[str, Any],
-                          cfg: Mapping[str, Any]) -> dict[str, str]:
-    """Each prompted coder's shipped template must hash to the prompt hash recorded with its
-    predictions (index, predictions column, manifest); returns ``{model: prompt hash}``.
-
-    Raises :class:`PromptMismatchError` naming the model, the files and both hashes.
-    """
-    entries = index.get("predictions") or {}
-    out = {}
-    for m in index["models"]:
-        if m not in cfg.get("models", {}) or not prompted(cfg, m):
-            continue
-        entry = entries.get(m) or {}
-        pfile = pkg / entry.get("file", f"predictions/{m}.gold.parquet")
-        preds = pd.read_parquet(pfile)
-        mpath = pkg / f"manifests/predictions-{m}.json"
-        manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
-        recorded = recorded_prompt_hashes(preds, manifest)
-        if entry.get("prompt_hash"):
-            recorded.add(str(entry["prompt_hash"]))
-        rel = entry.get("prompt_template") or f"prompts/{Path(cfg['models'][m]['prompt']).name}"
-        out[m] = check_prompt(m, str(pfile.relative_to(pkg)), pkg / rel, recorded, cfg,
-                              entry.get("few_shot_examples") or [], shown=rel)
-    return out
-
-
-def verify_checksums(package_dir: str | Path) -> list[str]:
-    """Files whose SHA-256 differs from replication.json (or that are missing)."""
-    pkg = Path(package_dir)
-    index = json.loads((pkg / "replication.json").read_text(encoding="utf-8"))
-    bad = []
-    for rel, meta in index["files"].items():  # .snakemake_timestamp is not listed
-        p = pkg / rel
-        if not p.exists() or sha256(p) != meta["sha256"]:
-            bad.append(rel)
-    return bad
-
-
-def revalidate_cli(argv: Sequence[str] | None = None) -> int:
-    """``textgauge revalidate DIR|TARBALL``: recompute and compare; exit 1 on any mismatch."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="textgauge revalidate", description=revalidate_cli.__doc__)
-    ap.add_argument("package", help="replication folder or replication.tar.gz")
-    ap.add_argument("--tol", type=float, default=0.0, help="absolute tolerance (default exact)")
-    args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        pkg = Path(args.package)
-        if pkg.is_file():
-            pkg = unpack(pkg, tmp)
-        bad = verify_checksums(pkg)
-        res = revalidate(pkg, tol=args.tol)
-    for m, r in res["models"].items():
-        print(f"{m}: kappa={r['kappa']:.4f} macro-F1={r['macro_f1']:.4f} n={r['n']} "
-              f"{r['decision']}: {'reproduced' if r['match'] else 'DIFFERS'}")
-        for d in r["differences"][:10]:
-            print(f"  {d}")
-    print(f"human agreement: {'reproduced' if res['human']['match'] else 'DIFFERS'}")
-    if bad:
-        print(f"checksum mismatch: {', '.join(bad)}")
-    return 0 if res["all_match"] and not bad else 1

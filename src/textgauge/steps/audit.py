@@ -30,6 +30,8 @@ from textgauge.audits.positional import positional_audit as run_positional_audit
 from textgauge.audits.prevalence import corrected_prevalence, population_counts
 from textgauge.audits.revalidation import revalidation_sample as draw_revalidation_sample
 from textgauge.audits.strata import flagged_strata
+from textgauge.data.sheets import read_csv as read_sheet_csv
+from textgauge.data.sheets import write_csv
 from textgauge.io import write_json_atomic, write_parquet_atomic
 from textgauge.stats import (
     calibration_bins,
@@ -130,14 +132,14 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
     queue = review.review_queue(
         preds.merge(corpus_df[["id", "text", *strata]], on="id", how="left"), review_fraction,
         exclude_ids=gold["id"], extra_columns=["text", *strata])
-    queue.to_csv(review_queue, index=False)
+    write_csv(queue, review_queue)
     result["review_queue"] = {"n": int(len(queue)), "of": int(queue.attrs.get("n_corpus", 0)),
                               "threshold": queue.attrs.get("threshold")}
 
     result["asymmetry"] = class_asymmetry(gold, gold_preds,
                                           confidence=confidence).to_dict("records")
     # the evaluation's per-stratum table: one computation, the same numbers everywhere
-    strata_table = pd.read_csv(per_stratum, keep_default_na=False,
+    strata_table = read_sheet_csv(per_stratum, keep_default_na=False,
                                na_values=[""]).astype({"stratum": str})
     result["strata"] = strata_table.to_dict("records")
     result["flagged_strata"] = flagged_strata(strata_table)
@@ -149,7 +151,7 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
         est = corrected_prevalence(preds, gold, strata=prevalence_strata, metadata=corpus_df,
                                    labels=list(labels), confidence=confidence,
                                    exclude_ids=exclude)
-        est.to_csv(prevalence, index=False)
+        write_csv(est, prevalence)
         result["prevalence"] = est.to_dict("records")
         result["prevalence_population"] = {**population, "strata": prevalence_strata,
                                            "confidence": confidence}
@@ -157,7 +159,7 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
                  "out), strata %s", model, population["population"], population["corpus"],
                  population["excluded_training"], prevalence_strata or "none")
     else:
-        pd.DataFrame().to_csv(prevalence, index=False)
+        write_csv(pd.DataFrame(), prevalence)
         result["prevalence"] = []
         result["prevalence_note"] = ("Corrected prevalence needs predictions for the whole "
                                      "corpus (scope: corpus).")
@@ -237,5 +239,5 @@ def revalidation_sample(*, predictions: str, corpus: str, gold: str, train: str 
     write_parquet_atomic(drawn, sample)
     sheets = [sheets] if isinstance(sheets, str) else list(sheets)
     for coder, path in zip(coders, sheets, strict=True):
-        coding_sheet(drawn, coder, seed).to_csv(path, index=False)
+        write_csv(coding_sheet(drawn, coder, seed), path)
     log.info("stage-5 re-validation sample: %d texts from %s's predictions", len(drawn), model)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from textgauge.data import corpus as corpus_data
+from textgauge.data.sheets import write_csv
 from textgauge.io import write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger("textgauge")
@@ -18,7 +19,7 @@ def ingest_corpus(*, path: str, id_column: str, text_column: str, strata: Sequen
     """Rule ingest_corpus: the validated corpus, the rejected rows with reasons, a summary."""
     res = corpus_data.ingest(path, id_column, text_column, strata)
     write_parquet_atomic(res.corpus, corpus)
-    res.rejects.to_csv(rejects, index=False)
+    write_csv(res.rejects, rejects)
     write_json_atomic(res.summary, summary)
     if len(res.rejects):
         log.warning("%d row(s) of %s were rejected (%s); see %s", len(res.rejects), path,

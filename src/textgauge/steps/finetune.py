@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from textgauge.data import splits
+from textgauge.data.sheets import read_csv as read_sheet_csv
 from textgauge.errors import ConfigError
 from textgauge.io import build_manifest, write_json_atomic, write_parquet_atomic
 from textgauge.options import EncoderModel
@@ -28,7 +29,7 @@ def split_training(*, corpus: str, rejects: str | None, sample: str, labelled: s
                           "to a file with id and label columns.")
     df = pd.read_parquet(corpus)
     gold = pd.read_parquet(sample)
-    rejected = set(pd.read_csv(rejects, dtype=str)["id"]) if rejects else None
+    rejected = set(read_sheet_csv(rejects, dtype=str)["id"]) if rejects else None
     table = splits.read_labelled(labelled, labels, df, id_column, label_column,
                                  dict(label_map or {}) or None, rejected)
     tr, va, info = splits.split_train_val(table, list(gold["id"]), val_fraction, seed)

@@ -14,6 +14,8 @@ from textgauge.data import coding
 from textgauge.data import corpus as corpus_data
 from textgauge.data import gold as gold_data
 from textgauge.data.ids import normalise_ids
+from textgauge.data.sheets import read_csv as read_sheet_csv
+from textgauge.data.sheets import read_sheet, write_csv
 from textgauge.errors import ConfigError, InputDataError, format_rows
 from textgauge.io import write_json_atomic, write_parquet_atomic, write_text_atomic
 from textgauge.options import CodesLong
@@ -75,13 +77,62 @@ def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str,
              len(drawn), drawn["stratum"].nunique())
 
 
-def coding_sheets(*, sample: str, sheets: Sequence[str], codebook: str, coders: Sequence[str],
-                  seed: int, labels: Mapping[str, str], instructions: str) -> None:
-    """Rule coding_sheets: one blinded sheet per coder (own random order) and the codebook."""
+def coding_sheets(*, sample: str, codebook: str, coders: Sequence[str], seed: int,
+                  labels: Mapping[str, str], instructions: str,
+                  sheets: Sequence[str] | None = None, workbooks: Sequence[str] | None = None,
+                  summary: str | None = None) -> dict:
+    """Rule coding_sheets: one blinded sheet per coder (own random order) and the codebook.
+
+    ``sheets`` are the CSV sheets and ``workbooks`` the XLSX ones (gold.sheet_formats says
+    which the rule writes; both by default). A coder fills either. Texts too long for an Excel
+    cell are cut in the workbooks with a visible marker (the CSV keeps them whole); how many
+    is logged and written to ``summary``.
+    """
+    from textgauge.data.xlsx import EXCEL_CELL_LIMIT, write_coding_workbook
+
     df = pd.read_parquet(sample)
-    for coder, out in zip(coders, sheets, strict=True):
-        coding.coding_sheet(df, coder, seed).to_csv(out, index=False)
+    sheets, workbooks = list(sheets or []), list(workbooks or [])
+    if not sheets and not workbooks:
+        raise ConfigError("gold.sheet_formats is empty: list xlsx, csv or both.")
+    for what, paths in (("CSV", sheets), ("XLSX", workbooks)):
+        if paths and len(paths) != len(coders):
+            raise ValueError(f"{len(paths)} {what} sheet paths for {len(coders)} coders")
+    full_text = ("see the CSV sheet" if sheets
+                 else "the whole text is in the gold sample (sample.parquet)")
+    infos = []
+    for k, coder in enumerate(coders):
+        sheet = coding.coding_sheet(df, coder, seed)
+        if sheets:
+            write_csv(sheet, sheets[k])
+        if workbooks:
+            infos.append(write_coding_workbook(sheet, workbooks[k], labels, instructions,
+                                               coder=coder, full_text=full_text))
     write_text_atomic(coding.codebook_markdown(labels, instructions), codebook)
+    cut = sorted(set(infos[0].truncated_items)) if infos else []
+    info = {"coders": list(coders), "items": int(len(df)),
+            "formats": [f for f, p in (("xlsx", workbooks), ("csv", sheets)) if p],
+            "csv_sheets": dict(zip(coders, sheets, strict=False)),
+            "xlsx_sheets": dict(zip(coders, workbooks, strict=False)),
+            "xlsx_cell_limit": EXCEL_CELL_LIMIT,
+            "truncated_texts": len(cut), "truncated_ids": cut,
+            "characters_not_shown": infos[0].characters_not_shown if infos else 0,
+            "control_characters_replaced": infos[0].control_characters_replaced if infos else 0}
+    if cut:
+        log.warning("%d text(s) are longer than an Excel cell holds (%d characters) and are cut "
+                    "in the .xlsx sheets with a visible marker (%d characters not shown in "
+                    "each sheet); %s: %s", len(cut), EXCEL_CELL_LIMIT,
+                    info["characters_not_shown"],
+                    "the CSV sheets hold them whole" if sheets else "no CSV sheet holds them "
+                    "whole (gold.sheet_formats has no csv)", format_rows(cut))
+    if info["control_characters_replaced"]:
+        log.warning("%d control character(s) that an .xlsx file cannot hold were shown as "
+                    "U+FFFD in each .xlsx sheet%s.", info["control_characters_replaced"],
+                    "; the CSV sheets keep them" if sheets else "")
+    if summary:
+        write_json_atomic(info, summary)
+    log.info("coding sheets for %d coder(s), %d items each (%s)", len(coders), len(df),
+             ", ".join(info["formats"]))
+    return info
 
 
 def simulate_coding(*, sheets: Sequence[str], truth: str, confusions: str,
@@ -97,7 +148,10 @@ def simulate_coding(*, sheets: Sequence[str], truth: str, confusions: str,
     for coder, sheet_path, out in zip(coders, sheets, coded, strict=True):
         if coder not in conf:
             raise ConfigError(f"No simulated confusion matrix for coder {coder!r} in {confusions}.")
-        sheet = pd.read_csv(sheet_path, dtype=str, keep_default_na=False)
+        if str(sheet_path).lower().endswith(".xlsx"):  # gold.sheet_formats without csv
+            sheet = read_sheet(sheet_path, f"coding sheet of {coder}")
+        else:
+            sheet = read_sheet_csv(sheet_path, dtype=str, keep_default_na=False)
         unknown = sorted(set(sheet["id"]) - set(true.index))
         if unknown:
             raise InputDataError(
@@ -105,7 +159,7 @@ def simulate_coding(*, sheets: Sequence[str], truth: str, confusions: str,
                 f"have no simulated truth in {truth} (e.g. {unknown[:3]}). For real data "
                 "set gold.simulate: null (or run with --replace-workflow-config).")
         sheet["label"] = simulate_codes(true.loc[sheet["id"]], coder, seed, conf).values
-        sheet.to_csv(out, index=False)
+        write_csv(sheet, out)
         wide[coder] = sheet.set_index("id")["label"]
     table = pd.DataFrame(wide)
     disagree = table.index[table.nunique(axis=1) > 1]
@@ -114,7 +168,7 @@ def simulate_coding(*, sheets: Sequence[str], truth: str, confusions: str,
     adj_conf = {"adjudicator": np.full((k, k), (1 - acc) / (k - 1))
                 + np.eye(k) * (acc - (1 - acc) / (k - 1))}
     adj = simulate_codes(true.loc[disagree], "adjudicator", seed, adj_conf)
-    pd.DataFrame({"id": disagree, "label": adj.values}).to_csv(adjudication, index=False)
+    write_csv(pd.DataFrame({"id": disagree, "label": adj.values}), adjudication)
 
 
 #: the keys of ``counts`` in the import summary (gold/codes.json), for the report and methods.
@@ -205,8 +259,7 @@ def import_codes(*, sample: str, sheets: Any = None, long: Any = None,
         sheet_path = to_adjudicate or str(Path(adjudication_sheet).with_name(
             "to_adjudicate.csv"))
         Path(sheet_path).parent.mkdir(parents=True, exist_ok=True)
-        coding.ties_sheet(table, frame, ref.unresolved, tied_labels).to_csv(sheet_path,
-                                                                            index=False)
+        write_csv(coding.ties_sheet(table, frame, ref.unresolved, tied_labels), sheet_path)
         lead_note = ""
         if ties == "lead_coder":
             lead_note = f" (the lead coder {lead!r} did not code them)"
@@ -220,7 +273,7 @@ def import_codes(*, sample: str, sheets: Any = None, long: Any = None,
             "random (a seeded random coder's) or exclude (leave them out, and say so).")
     write_parquet_atomic(table, codes)
     write_parquet_atomic(ref.table, reference)
-    coding.disagreements(table, frame).to_csv(adjudication_sheet, index=False)
+    write_csv(coding.disagreements(table, frame), adjudication_sheet)
     present = table.loc[table["label"] != ""]
     coded_ids = set(present["id"])
     uncoded = sorted(ids - coded_ids)

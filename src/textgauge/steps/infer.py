@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from textgauge.errors import InputDataError
+from textgauge.errors import ConfigError, InputDataError
 from textgauge.io import (
     build_manifest,
     stable_hash,
@@ -25,6 +25,7 @@ from textgauge.io import (
     write_parquet_atomic,
 )
 from textgauge.options import EncoderModel, LoraModel, PromptModel, run_settings
+from textgauge.secrets import redact_config
 
 log = logging.getLogger("textgauge")
 
@@ -32,10 +33,14 @@ log = logging.getLogger("textgauge")
 def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels: Mapping[str, str],
             model: str, instructions: str = "", trained: str | None = None,
             few_shot_pool: str | None = None, prompt: str | None = None, limits: Any = None,
-            local_only: bool = False, seed: int = 0, checkpoint: str | None = None,
+            endpoint: Any = None, local_only: bool = False, seed: int = 0, checkpoint: str | None = None,
             threads: int | None = None, shard: str | None = None, order: str | None = None,
             variant: str | None = None) -> None:
     """Rules predict_*: classify ``texts`` with ``model`` into ``predictions``.
+
+    ``settings`` arrive with URL credentials redacted (they are a param Snakemake stores);
+    ``endpoint`` (a namespace Snakemake never stores) carries the real values of what was
+    redacted (``base_url``), see :func:`with_endpoint`.
 
     ``labels`` is the codebook (label -> definition); ``trained`` the training summary of a
     fine-tuned model (its model/adapter folder sits beside it); ``prompt`` the template file
@@ -45,7 +50,7 @@ def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels
     """
     from textgauge.inference.predictions import now_utc
 
-    opts = run_settings(settings, limits, name=model)
+    opts = run_settings(with_endpoint(settings, endpoint, model), limits, name=model)
     items = pd.read_parquet(texts)
     stamp = now_utc()
     model_dir = str(Path(trained).parent / "model") if trained else None
@@ -81,6 +86,29 @@ def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels
     log.info("%s: %d predictions (%s)", model, len(df), df["status"].value_counts().to_dict())
 
 
+def with_endpoint(settings: Mapping[str, Any], endpoint: Any, model: str) -> dict[str, Any]:
+    """The answer settings with the real values of their redacted URLs put back.
+
+    Rule params are stored in .snakemake/metadata, so the workflow passes ``settings`` with
+    credentials redacted (``http://***@host/v1``; the rerun trigger then ignores a changed
+    password) and the real ``base_url`` in ``endpoint``, a namespace Snakemake neither stores
+    nor compares (as ``limits``). Each real value must redact to the setting it replaces.
+    """
+    out = dict(settings)
+    real = dict(vars(endpoint)) if endpoint is not None and not isinstance(endpoint, Mapping) \
+        else dict(endpoint or {})
+    for key, value in real.items():
+        if value is None:
+            continue
+        if redact_config(value) != out.get(key):
+            raise ConfigError(f"models.{model}.{key}: the value handed to the step does not "
+                              "match the model's settings (the workflow passes the real "
+                              "value beside the redacted one). Run snakemake again; if it "
+                              "persists, report it as a bug.")
+        out[key] = value
+    return out
+
+
 def _predict_encoder(model: str, opts: EncoderModel, items: pd.DataFrame, model_dir: str | None,
                      threads: int | None, stamp: str) -> pd.DataFrame:
     from textgauge.training.encoder import EncoderPredictor
@@ -113,11 +141,13 @@ def _run_prompted(model: str, opts: PromptModel | LoraModel, backend: Any, templ
     info = backend.describe()
     requests = template.requests(list(zip(items["id"].astype(str), items["text"], strict=True)),
                                  order=opts.label_order, seed=seed)
-    path = fingerprinted(checkpoint or "checkpoint.jsonl", opts.answer_settings(), template,
-                         labels, opts.label_order)
+    # hashed as written (credentials redacted): a new password keeps the checkpoint
+    settings = redact_config(opts.answer_settings())
+    path = fingerprinted(checkpoint or "checkpoint.jsonl", settings, template, labels,
+                         opts.label_order)
     # each record carries the hash of its exact request (text and label order as sent, this
     # context): an answer is reused only for the same question
-    context = {"prompt_hash": template.hash(), "settings": opts.answer_settings()}
+    context = {"prompt_hash": template.hash(), "settings": settings}
     try:
         raw = run_with_checkpoint(backend, requests, path, fail_bound=max_fail_share,
                                   context=context)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from textgauge.data.sheets import write_csv
 from textgauge.errors import InputDataError
-from textgauge.io import build_manifest, write_json_atomic, write_text_atomic
+from textgauge.io import build_manifest, write_json_atomic
 from textgauge.options import LoraModel
 
 log = logging.getLogger("textgauge")
@@ -28,7 +29,7 @@ def label_noise(*, train: str, sheet: str, summary: str, labels: Sequence[str], 
         raise InputDataError(f"{train} lacks column(s) {sorted(missing)}.")
     table, info = find_issues(df, list(labels), method, folds, seed, encoder,
                               work_dir=Path(sheet).parent)
-    write_text_atomic(review_sheet(table).to_csv(index=False), sheet)
+    write_csv(review_sheet(table), sheet)
     write_json_atomic(info, summary)
     log.info("label-noise check (%s): %d of %d training labels flagged for review -> %s",
              method, info["n_issues"], info["n_train"], sheet)

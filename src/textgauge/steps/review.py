@@ -26,6 +26,7 @@ from textgauge.audits.prompt_stability import prompt_stability as run_prompt_sta
 from textgauge.audits.retest import test_retest
 from textgauge.audits.review_queue import import_review as read_coded_review
 from textgauge.data.ids import normalise_ids
+from textgauge.data.sheets import read_csv as read_sheet_csv
 from textgauge.errors import InputDataError, format_rows
 from textgauge.io import write_json_atomic, write_parquet_atomic
 
@@ -57,7 +58,7 @@ def _read_json(path: str | Path | None) -> dict:
 def import_review(*, model: str, coded: str, queue: str, predictions: str, reference: str,
                   final: str, review: str, labels: Sequence[str], confidence: float) -> dict:
     """A coded review queue in: final corpus labels (human where reviewed) and a tabulation."""
-    queue_df = pd.read_csv(queue, dtype={"id": str}, keep_default_na=False)
+    queue_df = read_sheet_csv(queue, dtype={"id": str}, keep_default_na=False)
     preds = pd.read_parquet(predictions)
     gold = pd.read_parquet(reference)[["id", "reference"]]
     final_df, tab = read_coded_review(coded, preds, labels, queue=queue_df, gold=gold,
@@ -75,7 +76,7 @@ def import_review(*, model: str, coded: str, queue: str, predictions: str, refer
 def import_error_sheet(*, model: str, coded: str, sheet: str, patterns: str) -> dict:
     """The coded error sheet in: error patterns with counts, shares and example ids."""
     coded_df = errorsheet.read_error_sheet(coded)
-    exported = pd.read_csv(sheet, dtype={"id": str}, keep_default_na=False)
+    exported = read_sheet_csv(sheet, dtype={"id": str}, keep_default_na=False)
     unknown = sorted(set(coded_df["id"]) - set(normalise_ids(exported["id"], str(sheet))))
     if unknown:
         raise InputDataError(

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from textgauge.audits.gold_alignment import align_with_gold
+from textgauge.data.sheets import write_csv
 from textgauge.errors import InputDataError
 from textgauge.io import update_jsonl, write_json_atomic
 from textgauge.reporting.ledger import ledger_entry, record_evaluation
@@ -90,7 +91,7 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
                 both[a], both[b], labels, confidence=confidence, bootstrap=bootstrap,
                 seed=seed)})
     pairs = pd.DataFrame(rows)
-    pairs.to_csv(pairwise, index=False)
+    write_csv(pairs, pairwise)
     out: dict[str, Any] = {
         "coders": coder_names, "n_items": int(wide.shape[0]),
         "codes_per_item": float(codes_df.groupby("id").size().mean()),
@@ -185,8 +186,8 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
     if len(scored) >= MIN_PAIR_ITEMS and bootstrap:
         per_class_df = per_class_df.merge(per_class_f1_ci(y_true, y_pred, labels, **kw),
                                           on="label")
-    per_class_df.to_csv(per_class, index=False)
-    cm.to_csv(confusion)
+    write_csv(per_class_df, per_class)
+    write_csv(cm, confusion, index=True)
 
     # against each human coder, next to human-human agreement
     wide = _read_codes(codes).pivot(index="id", columns="coder", values="label")
@@ -200,10 +201,10 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
         if len(both) >= MIN_PAIR_ITEMS:
             vs.append({"model": model, "coder": c,
                        **kappa_summary(both["human"], both["model"], labels, **kw)})
-    pd.DataFrame(vs).to_csv(vs_coders, index=False)
+    write_csv(pd.DataFrame(vs), vs_coders)
 
     table = per_stratum_table(scored, strata, labels, kappa_threshold=kappa_threshold, **kw)
-    table.to_csv(per_stratum, index=False)
+    write_csv(table, per_stratum)
 
     human_metrics = json.loads(Path(human).read_text(encoding="utf-8"))
     conf = scored.loc[valid, "confidence"]

@@ -30,6 +30,7 @@ from textgauge.inference.backends.openai import (
     label_schema,
     served_by,
 )
+from textgauge.secrets import redact_url, split_url
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -113,14 +114,18 @@ class AnthropicBackend(PromptBackend):
         except ImportError as exc:
             raise BackendError("The anthropic backend needs the `anthropic` package: "
                                "pip install 'textgauge[api]'.") from exc
-        return anthropic.AsyncAnthropic(api_key=self._api_key(), base_url=self.base_url,
-                                        max_retries=0, timeout=self.timeout)
+        base_url, query = split_url(self.base_url)  # the query as default_query (openai.py)
+        return anthropic.AsyncAnthropic(api_key=self._api_key(), base_url=base_url,
+                                        default_query=query or None, max_retries=0,
+                                        timeout=self.timeout)
 
     def sync_client(self) -> Any:
         import anthropic
 
-        return anthropic.Anthropic(api_key=self._api_key(), base_url=self.base_url,
-                                   max_retries=2, timeout=self.timeout)
+        base_url, query = split_url(self.base_url)
+        return anthropic.Anthropic(api_key=self._api_key(), base_url=base_url,
+                                   default_query=query or None, max_retries=2,
+                                   timeout=self.timeout)
 
     def classify(self, requests: Sequence[PromptRequest], on_results: ResultCallback) -> None:
         if not requests:
@@ -136,7 +141,8 @@ class AnthropicBackend(PromptBackend):
             resp = await client.messages.create(**params, extra_body=self.extra_body or None)
             return self.parse(resp.model_dump(), req.labels)
 
-        engine = AsyncEngine(call, self.engine_cfg, Redactor([os.environ.get(self.api_key_env)]))
+        engine = AsyncEngine(call, self.engine_cfg, Redactor([os.environ.get(self.api_key_env)],
+                                                             urls=[self.base_url]))
         self.last_engine = engine
         try:
             await engine.run(requests, on_results)
@@ -144,7 +150,7 @@ class AnthropicBackend(PromptBackend):
             await client.close()
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+        return {"backend": self.name, "model": self.model, "base_url": redact_url(self.base_url),
                 "structured": self.structured, "max_tokens": self.max_tokens,
                 "cache_prefix": self.cache_prefix, "concurrency": self.engine_cfg.concurrency,
                 "max_reasks": self.engine_cfg.max_reasks}

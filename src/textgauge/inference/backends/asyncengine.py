@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,6 +36,7 @@ from textgauge.inference.backends.base import (
     PromptRequest,
     ResultCallback,
 )
+from textgauge.secrets import Redactor  # re-exported: the backends' redactor of server texts
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 
@@ -80,21 +80,6 @@ class Answer:
 
 #: backend call: (request, messages to send) -> Answer; raises on HTTP/network errors
 CallFn = Callable[[PromptRequest, list[dict[str, str]]], Awaitable[Answer]]
-
-
-class Redactor:
-    """Replaces secrets in any text that might be recorded (errors, raw answers)."""
-
-    def __init__(self, secrets: Sequence[str | None] = ()):
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
-
-    def __call__(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        for s in self.secrets:
-            text = text.replace(s, "[REDACTED]")
-        # belt and braces: anything that looks like a provider key
-        return re.sub(r"\b(sk-[A-Za-z0-9_\-]{8,})", "[REDACTED]", text)
 
 
 # ---------------------------------------------------------------------------- labels

@@ -39,6 +39,7 @@ from textgauge.inference.backends.base import (
     ResultCallback,
 )
 from textgauge.io import write_text_atomic
+from textgauge.secrets import redact_url
 
 STATE_VERSION = 1
 OPENAI_TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -143,7 +144,7 @@ def submit(backend: Any, requests: Sequence[PromptRequest], state_path: str | Pa
             return state  # resume: nothing is sent again
     else:
         state = {"version": STATE_VERSION, "provider": provider, "model": backend.model,
-                 "base_url": getattr(backend, "base_url", None),
+                 "base_url": redact_url(getattr(backend, "base_url", None)),
                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "ids": [r.id for r in requests], "body_hashes": hashes, "batches": []}
         size = max_per_batch or DEFAULT_MAX_PER_BATCH[provider]
@@ -263,7 +264,8 @@ def collect(backend: Any, requests: Sequence[PromptRequest], state_path: str | P
     if not is_finished(state):
         raise BackendError("The batches in " f"{state_path} have not ended yet: poll again.")
     wanted = {r.id: r for r in requests}
-    redact = Redactor([os.environ.get(getattr(backend, "api_key_env", "") or "")])
+    redact = Redactor([os.environ.get(getattr(backend, "api_key_env", "") or "")],
+                      urls=[getattr(backend, "base_url", None)])
     out: list[Prediction] = []
     seen: set[str] = set()
 

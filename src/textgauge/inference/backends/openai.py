@@ -31,6 +31,7 @@ from textgauge.inference.backends.asyncengine import (
     run_sync,
 )
 from textgauge.inference.backends.base import PromptBackend, PromptRequest, ResultCallback
+from textgauge.secrets import redact_url, split_url
 
 STRUCTURED_MODES = ("json_schema", "choice", "none")
 OFFICIAL_OPENAI_HOSTS = {"api.openai.com"}
@@ -58,13 +59,9 @@ def is_local_url(url: str | None, unix_socket: str | None = None) -> bool:
 
 
 def public_url(url: str | None) -> str | None:
-    """The URL without user:password (for manifests and messages)."""
-    if not url:
-        return url
-    p = urlparse(url)
-    if p.password or p.username:
-        p = p._replace(netloc=p.hostname + (f":{p.port}" if p.port else ""))
-    return p.geturl()
+    """The URL as it may be written (manifests, messages): credentials replaced by ``***``
+    (:func:`textgauge.secrets.redact_url`)."""
+    return redact_url(url) if url else url
 
 
 def api_key_from_env(env_name: str, required: bool, provider: str) -> str | None:
@@ -272,14 +269,19 @@ class OpenAIBackend(PromptBackend):
         except ImportError as exc:
             raise BackendError("The openai backend needs the `openai` package: "
                                "pip install 'textgauge[api]'.") from exc
-        return openai.AsyncOpenAI(api_key=self._api_key(), base_url=self.base_url,
-                                  max_retries=0, timeout=self.timeout,
-                                  http_client=self._http_client())
+        # user:password in base_url is sent as Basic auth by the HTTP client; its query
+        # (?api_key=...) goes as default_query, since the SDK appends paths to base_url
+        base_url, query = split_url(self.base_url)
+        return openai.AsyncOpenAI(api_key=self._api_key(), base_url=base_url,
+                                  default_query=query or None, max_retries=0,
+                                  timeout=self.timeout, http_client=self._http_client())
 
     def sync_client(self) -> Any:
         import openai
 
-        return openai.OpenAI(api_key=self._api_key(), base_url=self.base_url, max_retries=2,
+        base_url, query = split_url(self.base_url)
+        return openai.OpenAI(api_key=self._api_key(), base_url=base_url,
+                             default_query=query or None, max_retries=2,
                              timeout=self.timeout, http_client=self._http_client(sync=True))
 
     def classify(self, requests: Sequence[PromptRequest], on_results: ResultCallback) -> None:
@@ -302,7 +304,8 @@ class OpenAIBackend(PromptBackend):
                                      body=self.request_body(req, messages))
             return self.parse(resp.json(), req.labels)
 
-        engine = AsyncEngine(call, self.engine_cfg, Redactor([os.environ.get(self.api_key_env)]))
+        engine = AsyncEngine(call, self.engine_cfg, Redactor([os.environ.get(self.api_key_env)],
+                                                             urls=[self.base_url]))
         self.last_engine = engine
         try:
             await engine.run(requests, on_results)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from textgauge.errors import BackendError
+from textgauge.errors import BackendError, format_rows
 from textgauge.inference.backends.base import (
     STATUS_FAILED,
     STATUS_INVALID,
@@ -30,7 +30,7 @@ from textgauge.inference.backends.base import (
     PromptBackend,
     PromptRequest,
 )
-from textgauge.io import CheckpointWriter, scan_checkpoint, stable_hash
+from textgauge.io import CheckpointScan, CheckpointWriter, scan_checkpoint, stable_hash
 
 log = logging.getLogger("textgauge")
 
@@ -65,6 +65,27 @@ def _usable(rec: Mapping[str, Any], request: PromptRequest) -> bool:
     if status not in STATUSES:
         return False
     return status != STATUS_OK or rec.get("label") in set(request.labels)
+
+
+def corrupt_lines_message(path: str | Path, scan: CheckpointScan, limit: int = 10) -> str:
+    """One paragraph on a checkpoint's unusable lines: the file, each line number with why
+    (not JSON, not a JSON object, no id), and what to do."""
+    shown = format_rows([f"line {n} ({why})" for n, why in scan.corrupt], limit)
+    return (f"checkpoint {path}: {len(scan.corrupt)} line(s) are not usable records: {shown}. "
+            "Those texts were asked again if needed, and the other lines were reused. A run "
+            "killed while writing leaves one such line at the end; lines in the middle point "
+            "to a file edited or damaged by hand: check that nothing but textgauge writes to "
+            "it, or delete it to ask every text again.")
+
+
+def unreadable_checkpoint_message(path: str | Path, scan: CheckpointScan) -> str:
+    """One paragraph for a checkpoint with no readable record at all (nothing is asked)."""
+    reasons = ", ".join(f"{k} {v}" for k, v in Counter(w for _, w in scan.corrupt).items())
+    first = format_rows([str(n) for n, _ in scan.corrupt], 5)
+    return (f"The checkpoint {path} has no readable record: none of its {len(scan.corrupt)} "
+            f"line(s) is a JSON object with an id ({reasons}; lines {first}). It is not a "
+            "textgauge checkpoint or it is damaged. Nothing was asked, so no answer is added "
+            "to it: move it away or delete it and run again (every text is then asked anew).")
 
 
 def summarize(df: pd.DataFrame, n_reasons: int = 3) -> str:
@@ -103,6 +124,8 @@ def run_with_checkpoint(backend: PromptBackend, requests: Sequence[PromptRequest
     by_id = {r.id: r for r in requests}
     hashes = {r.id: request_hash(r, context) for r in requests}
     scan = scan_checkpoint(checkpoint_path)
+    if scan.corrupt and not scan.records:
+        raise BackendError(unreadable_checkpoint_message(checkpoint_path, scan))
     reusable: dict[str, dict] = {}
     other_request: set[str] = set()
     not_valid: set[str] = set()
@@ -155,15 +178,14 @@ def run_with_checkpoint(backend: PromptBackend, requests: Sequence[PromptRequest
     }
     df.attrs["checkpoint"] = stats
     if scan.corrupt:
-        log.warning("checkpoint %s: %d line(s) are not usable records (%s; lines %s); those "
-                    "texts were asked again if needed. A run killed while writing leaves one "
-                    "such line; more point to a damaged file.", checkpoint_path,
-                    len(scan.corrupt), stats["corrupt_reasons"],
-                    ", ".join(map(str, stats["corrupt_line_numbers"])))
+        log.warning("%s", corrupt_lines_message(checkpoint_path, scan))
     if stats["asked_again_not_valid"]:
         log.warning("checkpoint %s: %d stored answer(s) are not valid for the codebook (label "
-                    "outside it, or an unknown status) and were asked again.", checkpoint_path,
-                    stats["asked_again_not_valid"])
+                    "outside it, or an unknown status) and were asked again (ids %s). This "
+                    "happens when the codebook's labels changed since the run; nothing to do "
+                    "unless you did not change them.", checkpoint_path,
+                    stats["asked_again_not_valid"],
+                    format_rows(sorted(not_valid - set(reusable)), 10))
     log.info("checkpoint %s: %d of %d answers reused, %d asked (%d because the request "
              "changed: text, prompt, label order or settings)", checkpoint_path,
              stats["reused"], len(ids), len(todo), stats["asked_again_changed_request"])
