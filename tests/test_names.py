@@ -23,8 +23,6 @@ def test_the_schema_and_the_workflow_use_the_library_rule():
     assert gold["development_codes"]["propertyNames"] == ref
     assert ref in gold["lead_coder"]["anyOf"]
     assert schema["properties"]["models"]["propertyNames"] == ref
-    smk = (REPO / "workflow/rules/common.smk").read_text()
-    assert f'NAME = re.compile(r"{NAME_PATTERN}")' in smk
 
 
 @pytest.mark.parametrize("name", ["coder_a", "gpt4o-mini", "A1", "7", "x" * 64])

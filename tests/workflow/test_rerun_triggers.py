@@ -122,6 +122,11 @@ def test_a_limit_at_the_top_of_a_model_says_where_it_belongs(blank):
     assert "models.zeroshot.limits" in text
 
 
+def test_a_coder_name_that_is_a_path_is_refused_by_the_name_rule(blank):
+    text = dry_run_error(blank, **{"gold.coders": ["coder_a", "../../x"]})
+    assert "gold.coders: '../../x' is not a valid name" in text and "rename it" in text
+
+
 def test_the_old_batch_size_names_its_replacements(blank):
     text = dry_run_error(blank, **{"models.encoder.batch_size": 4})
     assert "train_batch_size" in text and "inference_batch_size" in text

@@ -2,7 +2,6 @@
 import difflib
 import importlib.util
 import os
-import re
 import types
 
 import yaml
@@ -36,8 +35,6 @@ SECRETS = _secrets_module()
 RUN_SECTIONS = ("limits", "plan")
 #: keys that look like a credential (api_key, hf_token, password ...): never in the config
 SECRET_KEY = SECRETS.SECRET_KEY
-#: the naming pattern for models and coders (textgauge.names.NAME_PATTERN, $defs/name)
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: options renamed when batch_size stopped meaning three things
 RENAMED = {
     "batch_size": "train_batch_size (texts per training step) or "
@@ -89,13 +86,11 @@ def _model_key_problem(name, m, defs):
 
 def _validate_config():
     with open(workflow.source_path(SCHEMA_FILE)) as fh:
-        defs = yaml.safe_load(fh)["$defs"]
+        schema = yaml.safe_load(fh)
     for name, m in (config.get("models") or {}).items():
-        problem = isinstance(m, dict) and _model_key_problem(name, m, defs)
+        problem = isinstance(m, dict) and _model_key_problem(name, m, schema["$defs"])
         if problem:
             raise WorkflowError(problem)
-    with open(workflow.source_path(SCHEMA_FILE)) as fh:
-        schema = yaml.safe_load(fh)
     # anywhere else (a top-level api_key, inference.token, extra_body.password ...)
     secret = SECRETS.find_secret_options(config, schema)
     if secret:
@@ -103,22 +98,19 @@ def _validate_config():
     if "batch_size" in (config.get("inference") or {}):
         raise WorkflowError(f"inference.batch_size was renamed: use {RENAMED['batch_size']} "
                             "of each model.")
-    # the naming pattern of textgauge.names (and $defs/name in the schema), since names become paths
-    # and sheet headers, so no separator, dot or formula start
-    gold = config.get("gold") or {}
-    named = [("models (a model name)", n) for n in config.get("models") or {}]
-    named += [("gold.coders", n) for n in gold.get("coders") or []]
-    named += [("gold.lead_coder", gold["lead_coder"])] if gold.get("lead_coder") else []
-    named += [(f"gold.{o} (a coder name)", n) for o in ("codes", "development_codes")
-              for n in gold.get(o) or {}]
-    for where, name in named:
-        if not (isinstance(name, str) and NAME.fullmatch(name)):
-            raise WorkflowError(
-                f"{where}: {name!r} is not a valid name: a name starts with a letter or digit "
-                "and has only letters, digits, '_' and '-' (at most 64 characters: no spaces, "
-                "dots, slashes or formula signs). Names become file names and spreadsheet "
-                "headers, so rename it (e.g. coder_a, gpt4o-mini)."
-            )
+    # names become paths and sheet headers: the library's name rule with its message (the
+    # schema's $defs/name holds the same pattern, so it refuses them where textgauge is not
+    # importable beside Snakemake)
+    try:
+        from textgauge.errors import ConfigError
+        from textgauge.names import check_config_names
+    except ImportError:
+        pass
+    else:
+        try:
+            check_config_names(config)
+        except ConfigError as exc:
+            raise WorkflowError(str(exc)) from None
     try:
         validate(config, workflow.source_path(SCHEMA_FILE))
     except WorkflowError as exc:
