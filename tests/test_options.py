@@ -38,6 +38,7 @@ SECTIONS = {
     "$defs/lora_model": o.LoraModel, "$defs/prompt_limits": o.PromptLimits,
     "$defs/encoder_limits": o.EncoderLimits, "$defs/lora_limits": o.LoraLimits,
     "$defs/prompt_plan": o.PromptPlan, "$defs/trained_plan": o.TrainedPlan,
+    "$defs/baseline_model": o.BaselineModel, "$defs/baseline_limits": o.BaselineLimits,
     "": o.Config,
 }
 
@@ -149,3 +150,20 @@ def test_the_options_guide_documents_every_option():
             if not re.search(rf"`(?:[\w.]+\.)?{f.name}`|^##+ {f.name}$", guide, re.M):
                 missing.append(f"{cls.__name__}.{f.name}")
     assert not missing, missing
+
+
+def test_ordinal_codebook_options():
+    """config/examples/ordinal.yaml (run with --replace-workflow-config) declares an ordinal
+    scale; an ordinal scale of two labels is refused with a message naming the option."""
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load((REPO / "config/examples/ordinal.yaml").read_text())
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"))
+    opts = o.Config.from_dict(cfg)
+    assert (opts.codebook.scale, opts.codebook.kappa_weights) == ("ordinal", "quadratic")
+    assert o.Codebook().scale == "nominal"
+    two = {**cfg, "labels": {"low": "a", "high": "b"}}
+    with pytest.raises(ConfigError, match="codebook.scale is ordinal.*at least 3 labels"):
+        o.Config.from_dict(two)
+    with pytest.raises(ConfigError, match="codebook.kappa_weights"):
+        o.Codebook.from_dict({"scale": "ordinal", "kappa_weights": "cubic"})

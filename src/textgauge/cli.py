@@ -13,6 +13,13 @@ from textgauge.logs import explain
 def _example(args: argparse.Namespace) -> None:
     from textgauge.data.example import ExampleSpec, write_example
 
+    if args.ordinal:  # the 5-point stance example (its own sizes and seed)
+        from textgauge.data.example_ordinal import write_ordinal_example
+
+        out = "resources/example_ordinal" if args.out == "resources/example" else args.out
+        for name, path in write_ordinal_example(out).items():
+            print(f"{name}: {path}")
+        return
     spec = ExampleSpec(n_texts=args.n_texts, n_labelled=args.n_labelled, seed=args.seed)
     for name, path in write_example(args.out, spec).items():
         print(f"{name}: {path}")
@@ -26,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ex.add_argument("--n-texts", type=int, default=3000)
     ex.add_argument("--n-labelled", type=int, default=900)
     ex.add_argument("--seed", type=int, default=20261129)
+    ex.add_argument("--ordinal", action="store_true",
+                    help="the ordinal (5-point stance) example, in resources/example_ordinal")
     ex.set_defaults(func=_example)
     sub.add_parser("samplesize", help="gold-sample size for a kappa CI or test (see --help)",
                    add_help=False)

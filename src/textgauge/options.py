@@ -105,6 +105,17 @@ class Corpus(Options):
 class Codebook(Options):
     WHERE: ClassVar[str] = "codebook"
     instructions: str = ""
+    #: nominal, or ordinal: the labels in codebook order are a scale, lowest first
+    scale: str = "nominal"
+    #: the weights of kappa when ``scale`` is ordinal (ignored for nominal)
+    kappa_weights: str = "quadratic"
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("nominal", "ordinal"):
+            raise ConfigError(f"codebook.scale must be nominal or ordinal, not {self.scale!r}.")
+        if self.kappa_weights not in ("linear", "quadratic"):
+            raise ConfigError("codebook.kappa_weights must be linear or quadratic, not "
+                              f"{self.kappa_weights!r}.")
 
 
 @dataclass(kw_only=True)
@@ -193,6 +204,8 @@ class Audits(Options):
     revalidation_model: str | None = None
     error_codes: dict[str, str] = field(default_factory=dict)
     review_codes: dict[str, str] = field(default_factory=dict)
+    revalidation_codes: dict[str, str] = field(default_factory=dict)
+    revalidation_adjudication: str | None = None
     retest: dict[str, str] = field(default_factory=dict)
     prompt_variants: dict[str, list[str]] = field(default_factory=dict)
 
@@ -267,7 +280,7 @@ class TrainedPlan(Options):
 
 # ---------------------------------------------------------------------------- models
 class ModelOptions(Options):
-    """Shared behaviour of the three model kinds."""
+    """Shared behaviour of the model kinds."""
 
     RUN_KEYS: ClassVar[tuple[str, ...]] = ("limits", "plan")
 
@@ -396,12 +409,41 @@ class LoraModel(ModelOptions):
         return None if self.quantize == "none" else self.quantize
 
 
+@dataclass(kw_only=True)
+class BaselineLimits(Options):
+    inference_batch_size: int = 10000
+
+
+@dataclass(kw_only=True)
+class BaselineModel(ModelOptions):
+    """A ``kind: baseline`` model: TF-IDF word n-grams + logistic regression (scikit-learn),
+    fitted on the training split: the transparent coder every other one is judged against."""
+
+    NESTED: ClassVar[dict[str, type]] = {"limits": BaselineLimits}
+    kind: str = "baseline"
+    scope: str = "corpus"
+    ngram_max: int = 2
+    min_df: int = 2
+    max_features: int | None = None
+    C: float = 1.0
+    class_weights: str = "balanced"
+    seed: int = 13
+    limits: BaselineLimits = field(default_factory=BaselineLimits)
+
+    def __post_init__(self) -> None:
+        if self.class_weights in (None, False):
+            self.class_weights = "none"
+        if self.class_weights not in ("balanced", "none"):
+            raise ConfigError("A `kind: baseline` model's class_weights must be balanced or "
+                              f"none, not {self.class_weights!r}.")
+
+
 MODEL_KINDS: dict[str, type] = {"prompt": PromptModel, "encoder": EncoderModel,
-                                "lora": LoraModel}
+                                "lora": LoraModel, "baseline": BaselineModel}
 
 
 def model_options(d: Mapping[str, Any], name: str = "model"
-                  ) -> PromptModel | EncoderModel | LoraModel:
+                  ) -> PromptModel | EncoderModel | LoraModel | BaselineModel:
     """The typed options of one model, chosen by its ``kind``."""
     kind = (d or {}).get("kind")
     if kind not in MODEL_KINDS:
@@ -411,7 +453,8 @@ def model_options(d: Mapping[str, Any], name: str = "model"
 
 
 def run_settings(settings: Mapping[str, Any], limits: Any = None, plan: Any = None,
-                 name: str = "model") -> PromptModel | EncoderModel | LoraModel:
+                 name: str = "model"
+                 ) -> PromptModel | EncoderModel | LoraModel | BaselineModel:
     """A model's options from what a rule passes: its answer settings, and its ``limits`` /
     ``plan`` (a mapping or a namespace; the workflow hands them over as a namespace so that
     they are no rerun trigger)."""
@@ -423,6 +466,20 @@ def run_settings(settings: Mapping[str, Any], limits: Any = None, plan: Any = No
 
 
 # ---------------------------------------------------------------------------- the whole config
+def scale_problem(labels: list[str], scale: str) -> str | None:
+    """The problem with an ordinal codebook of fewer than three labels (a message), or None.
+
+    Two ordered labels are a binary code: weighted kappa equals unweighted kappa and
+    "off by one" means "wrong", so calling it ordinal only hides that.
+    """
+    if scale == "ordinal" and len(labels) < 3:
+        return (f"codebook.scale is ordinal, but the codebook has {len(labels)} label(s) "
+                f"({', '.join(map(str, labels))}); an ordered scale needs at least 3 labels, "
+                "listed lowest first under `labels`. Add the missing scale points or set "
+                "codebook.scale: nominal.")
+    return None
+
+
 @dataclass(kw_only=True)
 class Config(Options):
     """The validated config as typed options (sections as above, models by kind)."""
@@ -439,11 +496,16 @@ class Config(Options):
     codebook: Codebook = field(default_factory=Codebook)
     gold: Gold = field(default_factory=Gold)
     training: Training = field(default_factory=Training)
-    models: dict[str, PromptModel | EncoderModel | LoraModel]
+    models: dict[str, PromptModel | EncoderModel | LoraModel | BaselineModel]
     inference: Inference = field(default_factory=Inference)
     validation: Validation = field(default_factory=Validation)
     audits: Audits = field(default_factory=Audits)
     privacy: Privacy = field(default_factory=Privacy)
+
+    def __post_init__(self) -> None:
+        problem = scale_problem(list(self.labels), self.codebook.scale)
+        if problem:
+            raise ConfigError(problem)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, where: str | None = None) -> Config:
@@ -456,8 +518,8 @@ class Config(Options):
         return super().from_dict({**d, "models": models}, where)
 
 
-__all__ = ["Audits", "Codebook", "CodesLong", "Config", "Corpus", "EncoderLimits",
+__all__ = ["Audits", "BaselineLimits", "BaselineModel", "Codebook", "CodesLong", "Config", "Corpus", "EncoderLimits",
            "EncoderModel", "Gold", "Inference", "LabelNoise", "LoraLimits", "LoraModel",
            "Privacy", "Project", "PromptLimits", "PromptModel", "PromptPlan", "Simulate",
            "Training", "TrainedPlan", "Validation", "model_options", "run_settings",
-           "secret_key_message"]
+           "scale_problem", "secret_key_message"]

@@ -48,3 +48,25 @@ def test_positional_bad_input():
     bad.loc[0, "label"] = "maybe"
     with pytest.raises(InputDataError, match="g0"):
         positional_audit(bad)
+
+
+def test_positional_audit_of_an_ordinal_scale_shown_reversed():
+    """An ordinal codebook (scale oppose < neutral < support) shown reversed and rotated: the
+    audit runs as for a nominal one (same flip rates, same position test) and its kappas
+    between orders are the weighted ones of the codebook."""
+    from textgauge.stats import kappa_summary
+
+    scale = ["oppose", "neutral", "support"]
+    gold = gold_set()
+    runs = positional_runs(gold, first_bias=0.3)
+    plain = positional_audit(runs, reference=gold, labels=scale)
+    weighted = positional_audit(runs, reference=gold, labels=scale, weights="quadratic")
+    assert weighted.flagged == plain.flagged and weighted.p_value == plain.p_value
+    assert weighted.pairs["flip_rate"].tolist() == plain.pairs["flip_rate"].tolist()
+    wide = runs.pivot(index="id", columns="order", values="label")
+    k = kappa_summary(wide["fixed"], wide["reversed"], scale, weights="quadratic",
+                      bootstrap=0)
+    row = weighted.pairs.set_index(["order_a", "order_b"]).loc[("fixed", "reversed")]
+    assert row["kappa"] == pytest.approx(k["kappa"])
+    assert row["kappa"] != pytest.approx(
+        plain.pairs.set_index(["order_a", "order_b"]).loc[("fixed", "reversed"), "kappa"])

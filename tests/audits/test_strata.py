@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.figure import Figure
 
 from tests.audits.simulated import LABELS, gold_set
@@ -39,3 +40,81 @@ def test_stratum_shift_flags_the_degraded_stratum():
     assert ov["macro_f1_ci_low"] < ov["macro_f1"] < ov["macro_f1_ci_high"]
     fig = plot_stratum_forest(out)
     assert isinstance(fig, Figure)
+
+
+def _shift_gold(n: int = 900, bad: str = "C", err_bad: float = 0.45):
+    rng = np.random.default_rng(21)
+    gold = gold_set(n, seed=8)
+    gold["party"] = rng.choice(["A", "B", "C"], n)
+    ref = gold["reference"].to_numpy()
+    err = np.where(gold["party"] == bad, err_bad, 0.08)
+    gold["label"] = np.where(rng.random(n) < err, rng.choice(LABELS, n), ref)
+    return gold
+
+
+def test_shift_is_the_stratum_minus_the_rest_with_a_ci():
+    from textgauge.audits.strata import SHIFT_COLUMNS, stratum_shift
+    from textgauge.stats import kappa_summary, macro_f1_summary
+
+    gold = _shift_gold()
+    out = stratum_shift(gold, ["party"], LABELS, bootstrap=300, seed=4)
+    assert list(out.columns) == list(SHIFT_COLUMNS)
+    t = out.set_index("stratum")
+    for party in ("A", "B", "C"):
+        part, rest = gold[gold["party"] == party], gold[gold["party"] != party]
+        k_in = kappa_summary(part["reference"], part["label"], LABELS, bootstrap=0)["kappa"]
+        k_out = kappa_summary(rest["reference"], rest["label"], LABELS, bootstrap=0)["kappa"]
+        f_in = macro_f1_summary(part["reference"], part["label"], LABELS, bootstrap=0)
+        f_out = macro_f1_summary(rest["reference"], rest["label"], LABELS, bootstrap=0)
+        r = t.loc[party]
+        assert r["kappa_diff"] == pytest.approx(k_in - k_out, abs=1e-12)
+        assert r["kappa"] == pytest.approx(k_in, abs=1e-12)
+        assert r["kappa_rest"] == pytest.approx(k_out, abs=1e-12)
+        assert r["macro_f1_diff"] == pytest.approx(f_in["estimate"] - f_out["estimate"],
+                                                   abs=1e-12)
+        assert r["kappa_diff_ci_low"] <= r["kappa_diff"] <= r["kappa_diff_ci_high"]
+        assert r["macro_f1_diff_ci_low"] <= r["macro_f1_diff"] <= r["macro_f1_diff_ci_high"]
+        assert r["n"] + r["n_rest"] == len(gold)
+        assert r["n_boot"] == 300 and r["confidence"] == 0.95
+    assert t.loc["C", "shifted"] and t.loc["C", "kappa_diff_ci_high"] < 0
+    # seeded
+    again = stratum_shift(gold, ["party"], LABELS, bootstrap=300, seed=4)
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_a_coder_failing_everywhere_is_flagged_but_not_shifted():
+    """Shift is not failure: every stratum below the threshold, none differs from the rest."""
+    from textgauge.audits.strata import stratum_shift
+
+    gold = _shift_gold(1500, err_bad=0.6)
+    rng = np.random.default_rng(3)
+    ref = gold["reference"].to_numpy()
+    gold["label"] = np.where(rng.random(len(gold)) < 0.6, rng.choice(LABELS, len(gold)), ref)
+    preds = gold[["id", "label"]].assign(status="ok")
+    table = stratum_performance(gold.drop(columns="label"), preds, ["party"], LABELS,
+                                bootstrap=100)
+    assert len(flagged_strata(table)) == 3
+    shift = stratum_shift(gold, ["party"], LABELS, bootstrap=300, seed=1)
+    assert not shift["shifted"].any()
+    assert ((shift["kappa_diff_ci_low"] < 0) & (shift["kappa_diff_ci_high"] > 0)).all()
+
+
+def test_shift_of_a_single_stratum_says_so():
+    from textgauge.audits.strata import stratum_shift
+
+    gold = _shift_gold(60).assign(party="A")
+    out = stratum_shift(gold, ["party"], LABELS, bootstrap=50)
+    assert len(out) == 1 and np.isnan(out.loc[0, "kappa_diff"]) and "whole" in out.loc[0, "note"]
+
+
+def test_shift_figure_has_a_zero_line():
+    from textgauge.audits.strata import stratum_shift
+    from textgauge.reporting.plots.audits import plot_difference_forest
+
+    out = stratum_shift(_shift_gold(), ["party"], LABELS, bootstrap=100)
+    rows = out.assign(name=out["stratum_col"] + " = " + out["stratum"]).rename(columns={
+        "kappa_diff": "k", "kappa_diff_ci_low": "k_ci_low", "kappa_diff_ci_high": "k_ci_high"})
+    fig = plot_difference_forest(rows, ("k",), title="shift")
+    ax = fig.axes[0]
+    assert any(list(line.get_xdata()) == [0, 0] for line in ax.get_lines())
+    assert ax.get_title() == "shift"

@@ -213,8 +213,13 @@ def test_plan_config_on_the_example(enc, monkeypatch):
     assert m["zeroshot"]["throughput_source"].startswith("default")
     # inference jobs per rule, from the config
     shards = cfg["inference"]["shards"]
-    assert plan["jobs"] == {"predict_shard": 2 * shards, "predict_gold": 4,
-                            "gather_predictions": 6, "predict_gold_order": 2 * 5}
+    # (encoder, baseline and claude run on the corpus; the others on gold)
+    assert plan["jobs"] == {"predict_shard": 3 * shards, "predict_gold": 4,
+                            "gather_predictions": 7, "predict_gold_order": 2 * 5}
+    # the baseline: CPU only, no GPU-hours, no tokens, no cost
+    b = m["baseline"]
+    assert b["engine"] == "cpu" and b["gpu_hours"] == 0.0 and b["texts"] == n_corpus
+    assert "input_tokens" not in b and "cost_expected_usd" not in b
     t = plan["totals"]
     assert t["requests"] == sum(e["requests"] for e in m.values())
     assert t["cost_expected_usd"] == pytest.approx(sum(

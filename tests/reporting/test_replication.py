@@ -42,7 +42,7 @@ def test_package_contents(package):
             "gold/sample.parquet", "gold/codes.parquet", "gold/reference.parquet",
             "metrics/human/metrics.json", "report/index.html", "manifests/report.json",
             "envs/core.yaml", "envs/train.yaml", "prompts/zeroshot.jinja"]
-    for m in ("encoder", "zeroshot"):
+    for m in ("encoder", "zeroshot", "baseline"):
         need += [f"predictions/{m}.gold.parquet", f"metrics/{m}/metrics.json",
                  f"manifests/predictions-{m}.json"]
     missing = [n for n in need if f"replication/{n}" not in names]
@@ -71,7 +71,7 @@ def test_validation_reproduces_exactly_from_the_tarball(package, tmp_path):
         stored = json.loads((folder / f"metrics/{m}/metrics.json").read_text())
         assert r["kappa"] == stored["kappa"]["kappa"]
         assert r["macro_f1"] == stored["macro_f1"]["estimate"]
-    assert set(result["models"]) == {"encoder", "zeroshot"}
+    assert set(result["models"]) == {"encoder", "zeroshot", "baseline"}
     assert result["all_match"]
 
 

@@ -51,3 +51,57 @@ def test_evaluate_counts_invalid_and_unanswered_items_as_errors(tmp_path):
     assert table.loc[0, "n"] == n and table.loc[0, "kappa"] == pytest.approx(m["kappa"]["kappa"])
     assert json.loads(open(out["metrics"]).read())["per_stratum"][0]["coverage"] == pytest.approx(
         (n - 8) / n)
+
+
+def test_compare_uses_the_average_coder_for_crowd_codes_and_weights_kappa(tmp_path):
+    """Crowd codes (30 coders, 3 codes per item, few shared items): the models are compared
+    with the average coder (mode "crowd", said in the output); an ordinal codebook weights
+    every kappa; the machine-machine difference is the difference of the two weighted kappas."""
+    from textgauge.stats import kappa_summary
+    from textgauge.steps.validate import compare
+
+    rng = np.random.default_rng(9)
+    n = 80
+    ids = [f"g{i:03d}" for i in range(n)]
+    truth = rng.choice(LABELS, n)
+    rows = [{"id": i, "coder": f"w{c}", "label": t if rng.random() < 0.8 else rng.choice(LABELS)}
+            for i, t in zip(ids, truth, strict=True) for c in rng.choice(30, 3, replace=False)]
+    pd.DataFrame(rows + [{"id": "extra", "coder": "w1", "label": LABELS[0]}]).to_parquet(
+        tmp_path / "codes.parquet")
+    pd.DataFrame({"id": ids, "reference": truth}).to_parquet(tmp_path / "reference.parquet")
+    pd.DataFrame({"id": ids}).to_parquet(tmp_path / "sample.parquet")
+    paths = []
+    for m, err in (("good", 0.1), ("poor", 0.6)):
+        pred = np.where(rng.random(n) < err, rng.choice(LABELS, n), truth)
+        pd.DataFrame({"id": ids, "label": pred, "status": "ok"}).to_parquet(tmp_path / f"{m}.pq")
+        paths.append(str(tmp_path / f"{m}.pq"))
+    out = compare(predictions=paths, reference=str(tmp_path / "reference.parquet"),
+                  codes=str(tmp_path / "codes.parquet"), sample=str(tmp_path / "sample.parquet"),
+                  comparisons=str(tmp_path / "c.json"), table=str(tmp_path / "c.csv"),
+                  models=["good", "poor"], labels=LABELS, seed=2, confidence=0.9,
+                  bootstrap=400, scale="ordinal", kappa_weights="linear")
+    assert out["mode"] == "crowd" and "30 coders" in out["mode_reason"]
+    assert out["codes_outside_gold"] == 1 and out["weights"] == "linear"
+    for m in ("good", "poor"):
+        v = out["vs_humans"][m]
+        assert [c["coder"] for c in v["comparisons"]] == ["average coder"]
+        assert v["reference"]["n_pairs"] == 3 * n
+        assert v["comparisons"][0]["n_ties"] == v["reference"]["n_ties"] > 0
+    assert out["vs_humans"]["poor"]["verdict"] == "below human coders"
+    pair = out["machine_pairs"][0]
+    k = {m: kappa_summary(truth, pd.read_parquet(p)["label"], LABELS, weights="linear",
+                          bootstrap=0)["kappa"] for m, p in zip(("good", "poor"), paths,
+                                                                strict=True)}
+    assert pair["kappa"]["difference"] == pytest.approx(k["good"] - k["poor"])
+    assert pair["kappa"]["weights"] == "linear" and pair["kappa"]["confidence"] == 0.9
+    assert pair["finding"] == "good above poor"
+    table = pd.read_csv(tmp_path / "c.csv")
+    assert set(table["kind"]) == {"machine-machine", "machine-human"} and len(table) == 6
+    assert json.loads((tmp_path / "c.json").read_text())["n_boot"] == 400
+    # the methods sentence says how, with the counted ties and exclusions
+    from textgauge.reporting.methods import comparison_sentence
+
+    text = comparison_sentence(json.loads((tmp_path / "c.json").read_text()))
+    ties = out["vs_humans"]["good"]["reference"]["n_ties"]
+    assert "crowd" in text and "linear-weighted" in text and f"{ties} had a tied" in text
+    assert "poor: below human coders" in text

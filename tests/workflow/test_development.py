@@ -57,7 +57,7 @@ def test_lint_is_clean_with_a_development_sample(wd):
 
 def test_dry_run_plans_the_development_jobs(wd):
     jobs = planned(snakemake(wd, "-n", "development", *CONFIG))
-    n_models = 2  # config/test.yaml: encoder and zeroshot
+    n_models = 3  # config/test.yaml: encoder, zeroshot and baseline
     assert jobs["sample_development"] == 1 and jobs["development_sheets"] == 1
     assert jobs["simulate_development_coding"] == 1 and jobs["import_development_codes"] == 1
     assert jobs["development_human_agreement"] == 1

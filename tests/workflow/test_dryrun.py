@@ -45,8 +45,10 @@ def test_dry_run_prints_the_job_table(rundir):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
     counts = jobplan.parse_job_stats(out)
-    assert counts["predict_shard"] == 2 and counts["train_encoder"] == 1, counts
-    assert counts["evaluate"] == 2 and counts["report"] == 1
+    # encoder and baseline classify the corpus (2 shards each); the decoder gold only
+    assert counts["predict_shard"] == 4 and counts["train_encoder"] == 1, counts
+    assert counts["train_baseline"] == 1
+    assert counts["evaluate"] == 3 and counts["report"] == 1
     assert "total" not in counts
 
 
@@ -63,6 +65,8 @@ def test_job_plan_with_the_slurm_profile(rundir):
     assert plan.resources_known, plan.notes
     r = plan.rules
     assert r["train_encoder"].gpu_jobs == 1 and r["predict_shard"].gpu_jobs == 2
+    # the TF-IDF baseline asks for no GPU: neither its fit nor its 2 shards
+    assert r["train_baseline"].gpu_jobs == 0 and r["predict_shard"].jobs == 4
     # the prompted coder of config/test.yaml is a local decoder (transformers): GPU jobs for
     # the gold set and its positional-audit re-run (reversed order)
     assert r["predict_gold"].gpu_jobs == 1 and r["predict_gold_order"].gpu_jobs == 1
@@ -85,7 +89,9 @@ def test_jobplan_cli_json(rundir, capsys):
 
     data = json.loads(capsys.readouterr().out)
     assert data["total_jobs"] == sum(r["jobs"] for r in data["rules"].values())
-    assert data["rules"]["predict_shard"]["jobs"] == 2
+    # 2 shards each for the encoder (GPU) and the TF-IDF baseline (CPU)
+    assert data["rules"]["predict_shard"]["jobs"] == 4
+    assert data["rules"]["predict_shard"]["gpu_jobs"] == 2
 
 
 # ------------------------------------------------------------------ parsing, no snakemake

@@ -102,9 +102,12 @@ def test_tiny_workflow_on_slurm(cluster, tmp_path):
     assert calls.get("train_encoder"), f"no sbatch call for train_encoder: {calls.keys()}"
     for rule in ("train_encoder", "predict_shard", "predict_gold"):
         for c in calls[rule]:
+            if "baseline" in c:  # the TF-IDF baseline's shards run on CPU
+                assert "--gpus" not in c and "--gres" not in c, f"baseline asked for a GPU: {c}"
+                continue
             assert re.search(r"--gpus[= ]\S*1|--gres[= ]\S*gpu", c), f"{rule} without GPU: {c}"
     # the small CPU rules ask for no GPU
-    for rule in ("ingest_corpus", "evaluate", "report"):
+    for rule in ("ingest_corpus", "evaluate", "report", "train_baseline"):
         for c in calls.get(rule, []):
             assert "--gpus" not in c and "--gres" not in c, f"{rule} asked for a GPU: {c}"
     # the plugin's per-job logs

@@ -51,6 +51,7 @@ def _synthetic(d: Path) -> dict[str, Any]:
     truth = rng.choice(LABELS, n_corpus, p=[0.4, 0.3, 0.2, 0.1])
     corpus = pd.DataFrame({"id": ids, "text": [f"text {i}" for i in ids], "party": party})
     corpus.to_parquet(d / "corpus.parquet")
+    pd.DataFrame({"id": ids, "truth": truth}).to_parquet(d / "truth.parquet")  # stage 5
     gold_idx = np.sort(rng.choice(n_corpus, n_gold, replace=False))
     sample = corpus.iloc[gold_idx].reset_index(drop=True)
     sample.to_parquet(d / "sample.parquet")
@@ -177,11 +178,60 @@ def _run_steps(d: Path) -> dict[str, list[str]]:
                          final=str(o / "encoder/final_labels.parquet"),
                          review=str(o / "encoder/review.json"), labels=LABELS,
                          confidence=CONFIDENCE)
+    validate.compare(predictions=[str(d / "encoder.parquet"), str(d / "zeroshot.parquet")],
+                     reference=str(d / "reference.parquet"), codes=str(d / "codes.parquet"),
+                     sample=str(d / "sample.parquet"), comparisons=str(o / "comparisons.json"),
+                     table=str(o / "comparisons.csv"), models=["encoder", "zeroshot"],
+                     labels=LABELS, seed=SEED, **opts)
+    audits += _stage5(d, o, opts)
     audits += [str(o / "zeroshot/positional.json"), str(o / "ensemble/ensemble.json"),
                str(o / "zeroshot/retest.json"), str(o / "zeroshot/prompt_stability.json"),
                str(o / "encoder/error_patterns.json"), str(o / "encoder/review.json")]
     return {"audits": audits, "metrics": [str(o / m / "metrics.json")
-                                          for m in ("encoder", "zeroshot")]}
+                                          for m in ("encoder", "zeroshot")],
+            "comparisons": str(o / "comparisons.json")}
+
+
+def _stage5(d: Path, o: Path, opts: dict[str, Any]) -> list[str]:
+    """Stage 5 completed: the re-validation sample drawn from the encoder's predictions, its
+    sheets filled by two noisy coders, imported as gold codes are, and scored
+    (rule revalidation_metrics); returns the report inputs (sample and metrics)."""
+    from textgauge.steps import gold as gold_steps
+
+    r = o / "revalidation"
+    coders = ["coder_a", "coder_b"]
+    sheets = [str(r / "sheets" / f"{c}.csv") for c in coders]
+    (r / "sheets").mkdir(parents=True)
+    audit.revalidation_sample(predictions=str(d / "encoder.parquet"),
+                              corpus=str(d / "corpus.parquet"), gold=str(d / "sample.parquet"),
+                              train=None, sample=str(r / "sample.parquet"), sheets=sheets,
+                              model="encoder", revalidation_size=120, strata=["party"],
+                              coders=coders, seed=SEED)
+    truth = pd.read_parquet(d / "truth.parquet").set_index("id")["truth"]
+    rng = np.random.default_rng(1)
+    filled = {}
+    for c, path in zip(coders, sheets, strict=True):
+        sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
+        lab = truth.loc[sheet["id"]].to_numpy()
+        sheet["label"] = np.where(rng.random(len(lab)) < 0.15, rng.choice(LABELS, len(lab)), lab)
+        sheet.loc[sheet.index[:2], "label"] = ""  # missing codes are counted
+        filled[c] = str(r / f"filled_{c}.csv")
+        sheet.to_csv(filled[c], index=False)
+    gold_steps.import_codes(sample=str(r / "sample.parquet"), codes=str(r / "codes.parquet"),
+                            reference=str(r / "reference.parquet"),
+                            adjudication_sheet=str(r / "adjudication_sheet.csv"),
+                            summary=str(r / "codes.json"), labels=LABELS, sheet_files=filled,
+                            coders=coders, ties="random", seed=SEED)
+    audit.revalidation_metrics(sample=str(r / "sample.parquet"),
+                               reference=str(r / "reference.parquet"),
+                               codes=str(r / "codes.json"),
+                               predictions=str(d / "encoder.parquet"),
+                               gold_reference=str(d / "reference.parquet"),
+                               gold_sample=str(d / "sample.parquet"),
+                               corpus=str(d / "corpus.parquet"), metrics=str(r / "metrics.json"),
+                               table=str(r / "metrics.csv"), model="encoder", labels=LABELS,
+                               strata=["party"], seed=SEED, **opts)
+    return [str(r / "sample.parquet"), str(r / "metrics.json")]
 
 
 # ------------------------------------------------------------------ recording what is read
@@ -217,6 +267,8 @@ def _file_kind(path: Path) -> str:
     """The output a path is, named by the step that writes it."""
     if path.parent.name == "out" and path.name == "human.json":
         return "human"
+    if path.parent.name == "revalidation":
+        return f"revalidation.{path.stem}"
     return {"metrics.json": "metrics", "audit.json": "audit"}.get(path.name, path.stem)
 
 
@@ -231,7 +283,8 @@ def contract_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def _render(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, set[str]]:
     d, o = run["dir"], run["dir"] / "out"
     misses: set[str] = set()
-    mine = {str(Path(p)) for p in [*run["audits"], *run["metrics"], str(o / "human.json")]}
+    mine = {str(Path(p)) for p in [*run["audits"], *run["metrics"], str(o / "human.json"),
+                                   run["comparisons"]]}
     plain = report.load_json
 
     def recording(path: str | Path) -> Any:
@@ -247,13 +300,14 @@ def _render(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
                   human=str(o / "human.json"), ingest=str(d / "ingest.json"),
                   gold=str(d / "gold.json"), codes=str(d / "codes.json"), training=None,
                   label_issues=None, audits=run["audits"], **out, config=_config(),
-                  models=["encoder", "zeroshot"])
+                  models=["encoder", "zeroshot"], comparisons=run["comparisons"])
     return Path(out["html"]).read_text(encoding="utf-8"), misses
 
 
 def test_every_key_the_report_reads_is_written_by_its_step(contract_run, monkeypatch):
     html, misses = _render(contract_run, monkeypatch)
     assert "Machine coder: encoder" in html
+    assert "Paired comparisons" in html and "encoder − zeroshot" in html
     added = {f"audit.{k}" for k in REPORT_KEYS}  # the report's own keys, not audit.json's
     unexpected = sorted(m for m in misses if m not in OPTIONAL and m not in added)
     assert not unexpected, ("the report reads keys that no step writes: "
@@ -386,3 +440,22 @@ def test_the_fixture_codes_summary_has_every_count_import_codes_writes():
     from textgauge.steps.gold import COUNT_KEYS
 
     assert set(fixture_counts(10)) == set(COUNT_KEYS)
+
+
+def test_stage5_and_the_shift_reach_the_report(contract_run, monkeypatch):
+    """Stage 5 (re-validation vs gold, design-weighted, per stratum) and the per-stratum shift
+    (party C, where the encoder is poor, differs from the rest) are in the report."""
+    o = contract_run["dir"] / "out"
+    rv = json.loads((o / "revalidation/metrics.json").read_text())
+    assert rv["counts"]["sample_size"] == rv["n_sample"] == 120
+    assert rv["counts"]["missing_per_coder"] == {"coder_a": 2, "coder_b": 2}
+    assert rv["overall"]["weighted"]["weighted"] and rv["overall"]["difference"]["kappa"]
+    shift = {r["stratum"]: r for r in json.loads((o / "encoder/audit.json").read_text())["shift"]}
+    assert shift["C"]["shifted"] and shift["C"]["kappa_diff_ci_high"] < 0
+    assert shift["C"]["n_boot"] == BOOTSTRAP and shift["C"]["confidence"] == CONFIDENCE
+    html, _ = _render(contract_run, monkeypatch)
+    assert "Coder re-validated: <b>encoder</b>" in html and 'alt="stage 5 minus gold"' in html
+    section = html[html.index("encoder: shift between strata"):]
+    assert "Strata whose κ differs from the rest" in section[:3000]
+    assert "party=C (" in section[:3000]
+    assert 'alt="per-stratum shift encoder"' in html

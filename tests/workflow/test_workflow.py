@@ -14,7 +14,7 @@ from tests.conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
-MODELS = ("encoder", "zeroshot")
+MODELS = ("encoder", "zeroshot", "baseline")  # baseline: from config.yaml (merged)
 
 
 def test_every_output_exists_and_is_consistent(tiny_run):
@@ -42,6 +42,11 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         assert metrics["decision"] in {"pass", "fail", "inconclusive"}
     enc = pd.read_parquet(r / "predictions/encoder.parquet")
     assert set(enc["id"]) == set(corpus["id"])  # scope corpus: every text, across shards
+    base = pd.read_parquet(r / "predictions/baseline.parquet")
+    assert set(base["id"]) == set(corpus["id"]) and (base["status"] == "ok").all()
+    fitted = json.loads((r / "models/baseline/training.json").read_text())
+    assert fitted["n_train"] == len(train) and fitted["val_macro_f1"] is not None
+    assert not list((r / "models/baseline").rglob("*.pkl"))  # JSON + .npz, no pickle
     zs = pd.read_parquet(r / "predictions/zeroshot.parquet")
     assert set(zs["id"]) == set(sample["id"])  # scope gold
     assert zs["prompt_hash"].nunique() == 1
@@ -53,8 +58,24 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     assert "SYNTHETIC" in html and "Simulated truth" in html
     for m in MODELS:
         assert f"Machine coder: {m}" in html
+    # paired comparisons (rule compare): every model against the human coders, with a verdict
+    comparisons = json.loads((r / "validation/comparisons.json").read_text())
+    assert comparisons["mode"] == "pairwise" and set(comparisons["vs_humans"]) >= set(MODELS)
+    assert (r / "validation/comparisons.csv").exists()
+    assert "Paired comparisons" in html
+    verdicts = ("indistinguishable from a human coder", "below human coders",
+                "above human coders")
+    for m in MODELS:
+        assert comparisons["vs_humans"][m]["verdict"] in verdicts
+        assert comparisons["vs_humans"][m]["verdict"] in html
     assert html.count("data:image/png;base64,") >= 4
+    # per-stratum shift (each stratum minus the rest of gold), its own figure, apart from
+    # the flag; stage 5 completed (simulated coders fill the re-validation sheets)
+    assert "shift between strata" in html and 'alt="per-stratum shift encoder"' in html
+    assert "Stage 5: validate again" in html and 'alt="stage 5 minus gold"' in html
     assert "kappa" in (r / "report/methods.md").read_text()
+    assert "TF-IDF word 1-2-grams + logistic regression (balanced class weights), fitted on " \
+        f"the {len(train)} training texts" in (r / "report/methods.md").read_text()
     manifest = json.loads((r / "report/manifest.json").read_text())
     assert manifest["packages"]["snakemake"] and manifest["config_hash"]
 

@@ -48,9 +48,11 @@ def _model_key_problem(name, m, defs):
     if d is None:
         return None  # the schema names the allowed kinds
     top = d["properties"]
-    subs = {k: defs[os.path.basename(top[k]["$ref"])]["properties"] for k in RUN_SECTIONS}
+    # a kind without a `plan` (baseline: no GPU, no tokens) has only `limits`
+    subs = {k: defs[os.path.basename(top[k]["$ref"])]["properties"]
+            for k in RUN_SECTIONS if k in top}
     nodes = [(f"models.{name}", m, top)]
-    nodes += [(f"models.{name}.{k}", m.get(k), subs[k]) for k in RUN_SECTIONS]
+    nodes += [(f"models.{name}.{k}", m.get(k), subs[k]) for k in subs]
     for where, node, allowed in nodes:
         if not isinstance(node, dict):
             continue
@@ -66,7 +68,7 @@ def _model_key_problem(name, m, defs):
                     f"models.{name}.limits.api_key_env: MY_KEY_VARIABLE."
                 )
             if where == f"models.{name}":
-                for sub in RUN_SECTIONS:
+                for sub in subs:
                     if key in subs[sub]:
                         return (
                             f"{where}.{key}: this setting belongs under "
@@ -134,6 +136,12 @@ def _validate_config():
             "Codes are matched to labels ignoring case, so these would be merged: give them "
             "names that differ in more than case."
         )
+    if config["codebook"].get("scale") == "ordinal" and len(config["labels"]) < 3:
+        raise WorkflowError(
+            f"codebook.scale is ordinal, but the codebook has {len(config['labels'])} label(s); "
+            "an ordered scale needs at least 3 labels, listed lowest first under `labels`. "
+            "Add the missing scale points or set codebook.scale: nominal."
+        )
     for s in config["gold"].get("strata", []):
         if s not in config["corpus"]["strata"]:
             raise WorkflowError(
@@ -159,6 +167,10 @@ for _section in ("corpus", "gold", "training"):
 
 RESULTS = config["results_dir"].rstrip("/")
 LABELS = list(config["labels"])
+#: codebook.scale (nominal/ordinal) and the kappa weights it implies: None (unweighted) for a
+#: nominal codebook, so that codebook.kappa_weights (ignored then) reruns nothing
+SCALE = config["codebook"].get("scale", "nominal")
+KAPPA_WEIGHTS = config["codebook"].get("kappa_weights", "quadratic") if SCALE == "ordinal" else None
 MODELS = list(config["models"])
 CODERS = list(config["gold"]["coders"])
 #: gold.sheet_formats: the coding sheets written per coder (xlsx, csv or both)
@@ -170,6 +182,9 @@ def coder_sheets(folder, fmt):
     return expand(f"{folder}/{{coder}}.{fmt}", coder=CODERS) if fmt in SHEET_FORMATS else []
 N_SHARDS = config["inference"]["shards"]
 SHARDS = [f"{i:04d}" for i in range(N_SHARDS)]
+
+#: the kinds fitted in this workflow: a training.json (+ model folder) under results/models/
+TRAINED_KINDS = ("encoder", "lora", "baseline")
 
 
 def models_of(kind=None, scope=None):
@@ -220,12 +235,14 @@ def model_limits(wildcards):
 
 #: the conda env of each prompted backend; encoder and LoRA models run in envs/train.yaml
 BACKEND_ENVS = {"openai": "api", "anthropic": "api", "vllm": "vllm", "transformers": "train"}
+#: the conda env of each trained kind (a baseline needs scikit-learn only: envs/core.yaml)
+KIND_ENVS = {"encoder": "train", "lora": "train", "baseline": "core"}
 
 
 def model_env(wildcards):
     """The conda env a model's inference runs in (relative to workflow/rules/)."""
     m = config["models"][wildcards.model]
-    env = BACKEND_ENVS[m["backend"]] if m["kind"] == "prompt" else "train"
+    env = BACKEND_ENVS[m["backend"]] if m["kind"] == "prompt" else KIND_ENVS[m["kind"]]
     return f"../../envs/{env}.yaml"
 
 
@@ -236,15 +253,17 @@ def prompt_file(wildcards):
 
 
 def uses_gpu(wildcards):
-    """GPU jobs: fine-tuned models and local decoders (transformers, vLLM); API calls need none."""
+    """GPU jobs: fine-tuned models and local decoders (transformers, vLLM); API calls and
+    the baseline (TF-IDF + logistic regression, CPU) need none."""
     m = config["models"][wildcards.model]
     return int(m["kind"] in ("encoder", "lora") or m.get("backend") in ("transformers", "vllm"))
 
 
 def model_artifact(wildcards):
-    """What inference needs: the fine-tuned model for encoders, nothing for prompted coders."""
+    """What inference needs: the trained model (its training.json; the model folder sits
+    beside it) for encoders, LoRA adapters and baselines, nothing for prompted coders."""
     kind = config["models"][wildcards.model]["kind"]
-    if kind in ("encoder", "lora"):
+    if kind in TRAINED_KINDS:
         return f"{RESULTS}/models/{wildcards.model}/training.json"
     return []
 
@@ -292,6 +311,24 @@ PROMPT_MODELS = models_of("prompt")
 ORDERS = AUDITS["positional_orders"] if PROMPT_MODELS else []
 CORPUS_MODELS = models_of(scope="corpus")
 REVAL_MODEL = AUDITS["revalidation_model"] or (CORPUS_MODELS[0] if CORPUS_MODELS else None)
+REVAL = f"{RESULTS}/revalidation"
+
+
+def revalidation_code_files(wildcards=None):
+    """Filled stage-5 sheets: simulated for the synthetic example, else audits.revalidation_codes."""
+    if config["gold"].get("simulate"):
+        return {c: f"{REVAL}/coded/{c}.csv" for c in CODERS}
+    return dict(AUDITS.get("revalidation_codes") or {})
+
+
+def revalidation_adjudication_file(wildcards=None):
+    if config["gold"].get("simulate"):
+        return f"{REVAL}/coded/adjudication.csv"
+    return AUDITS.get("revalidation_adjudication") or []
+
+
+#: stage 5 completed: the re-validation sample is drawn and its sheets are coded (or simulated)
+REVAL_CODED = bool(AUDITS["revalidation_size"] and REVAL_MODEL and revalidation_code_files())
 
 
 #: prompted model -> paraphrased templates (audits.prompt_variants; rule predict_gold_variant)
@@ -313,6 +350,8 @@ def audit_targets():
         t.append(f"{RESULTS}/audits/ensemble/ensemble.json")
     if AUDITS["revalidation_size"] and REVAL_MODEL:
         t.append(f"{RESULTS}/revalidation/sample.parquet")
+    if REVAL_CODED:
+        t.append(f"{REVAL}/metrics.json")
     # round trips and stability audits (workflow/rules/review.smk), when configured
     for key, name in (
         ("error_codes", "error_patterns.json"),

@@ -1,4 +1,5 @@
-# Stage: train/validation split (gold held out) and fine-tuning of encoder models.
+# Stage: train/validation split (gold held out), fine-tuning of encoder models and the
+# TF-IDF + logistic-regression baseline.
 
 
 rule split_training:
@@ -58,3 +59,30 @@ rule train_encoder:
         "../../envs/train.yaml"
     script:
         "../../scripts/train_encoder.py"
+
+
+rule train_baseline:
+    message:
+        "Fitting baseline {wildcards.model} (TF-IDF + logistic regression)"
+    input:
+        train=rules.split_training.output.train,
+        val=rules.split_training.output.val,
+        sample=rules.sample_gold.output.sample,
+    output:
+        model_dir=directory(f"{RESULTS}/models/{{model}}/model"),
+        summary=f"{RESULTS}/models/{{model}}/training.json",
+    params:
+        settings=model_settings,
+        labels=LABELS,
+    wildcard_constraints:
+        model="|".join(models_of("baseline")) or "NO_BASELINE",
+    log:
+        f"{RESULTS}/logs/train_baseline/{{model}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/train_baseline.py"

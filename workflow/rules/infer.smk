@@ -27,6 +27,7 @@ rule predict_gold:
         endpoint=model_endpoint,
         labels=config["labels"],
         instructions=lookup(dpath="codebook/instructions", within=config),
+        scale=SCALE,
         local_only=lookup(dpath="privacy/local_only", within=config),
         seed=lookup(dpath="project/seed", within=config),
         checkpoint=lambda w, output: os.path.join(

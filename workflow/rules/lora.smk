@@ -42,6 +42,7 @@ rule train_lora:
         settings=model_settings,
         labels=config["labels"],
         instructions=lookup(dpath="codebook/instructions", within=config),
+        scale=SCALE,
     wildcard_constraints:
         model="|".join(models_of("lora")) or "NO_LORA",
     log:

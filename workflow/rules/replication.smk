@@ -26,7 +26,10 @@ rule replication:
             model=MODELS,
             f=["metrics.json", "per_class.csv", "confusion.csv", "per_stratum.csv", "vs_coders.csv"],
         ),
-        training=expand(f"{RESULTS}/models/{{model}}/training.json", model=models_of("encoder")),
+        training=expand(
+            f"{RESULTS}/models/{{model}}/training.json",
+            model=models_of("encoder") + models_of("baseline"),
+        ),
         prompts=[m["prompt"] for m in config["models"].values() if m.get("prompt")],
         # few-shot examples enter the prompt hash stored with each predictions file
         few_shot_pool=lambda w: (

@@ -13,7 +13,7 @@ rule report:
         codes=rules.import_codes.output.summary,
         training=expand(
             f"{RESULTS}/models/{{model}}/training.json",
-            model=models_of("encoder") + models_of("lora"),
+            model=models_of("encoder") + models_of("lora") + models_of("baseline"),
         ),
         label_issues=lambda w: (
             rules.label_noise.output.summary
@@ -21,6 +21,8 @@ rule report:
             else []
         ),
         audits=audit_targets(),
+        # paired comparisons (machine vs machine, machine vs human coders): with a model only
+        comparisons=lambda w: rules.compare.output.comparisons if MODELS else [],
     output:
         html=report(
             f"{RESULTS}/report/index.html",

@@ -102,6 +102,8 @@ rule retest:
         retest=f"{RESULTS}/audits/{{model}}/retest.json",
     params:
         labels=LABELS,
+        scale=SCALE,
+        kappa_weights=KAPPA_WEIGHTS,
         confidence=lookup(dpath="validation/confidence", within=config),
         bootstrap=lookup(dpath="validation/bootstrap", within=config),
         seed=lookup(dpath="project/seed", within=config),
@@ -135,6 +137,7 @@ rule prompt_stability:
         base_prompt=lambda w: config["models"][w.model]["prompt"],
         templates=lambda w: PROMPT_VARIANTS[w.model],
         labels=LABELS,
+        scale=SCALE,
         confidence=lookup(dpath="validation/confidence", within=config),
         bootstrap=lookup(dpath="validation/bootstrap", within=config),
         seed=lookup(dpath="project/seed", within=config),

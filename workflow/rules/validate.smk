@@ -21,6 +21,8 @@ rule human_agreement:
         pairwise=f"{RESULTS}/validation/human/pairwise.csv",
     params:
         labels=LABELS,
+        scale=SCALE,
+        kappa_weights=KAPPA_WEIGHTS,
         seed=lookup(dpath="project/seed", within=config),
         kappa_threshold=lookup(dpath="validation/kappa_threshold", within=config),
         confidence=lookup(dpath="validation/confidence", within=config),
@@ -56,6 +58,8 @@ rule evaluate:
         vs_coders=f"{RESULTS}/validation/{{model}}/vs_coders.csv",
     params:
         labels=LABELS,
+        scale=SCALE,
+        kappa_weights=KAPPA_WEIGHTS,
         strata=lookup(dpath="corpus/strata", within=config),
         seed=lookup(dpath="project/seed", within=config),
         kappa_threshold=lookup(dpath="validation/kappa_threshold", within=config),
@@ -74,3 +78,34 @@ rule evaluate:
         "../../envs/core.yaml"
     script:
         "../../scripts/evaluate.py"
+
+
+rule compare:
+    message:
+        "Paired comparisons: machine coders against each other and against the human coders"
+    input:
+        predictions=expand(f"{RESULTS}/predictions/{{model}}.parquet", model=MODELS),
+        reference=rules.import_codes.output.reference,
+        codes=rules.import_codes.output.codes,
+        sample=rules.sample_gold.output.sample,
+    output:
+        comparisons=f"{RESULTS}/validation/comparisons.json",
+        table=f"{RESULTS}/validation/comparisons.csv",
+    params:
+        models=MODELS,
+        labels=LABELS,
+        scale=SCALE,
+        kappa_weights=KAPPA_WEIGHTS,
+        seed=lookup(dpath="project/seed", within=config),
+        confidence=lookup(dpath="validation/confidence", within=config),
+        bootstrap=lookup(dpath="validation/bootstrap", within=config),
+    log:
+        f"{RESULTS}/logs/compare.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/compare.py"

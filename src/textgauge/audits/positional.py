@@ -81,6 +81,7 @@ def positional_audit(
     bootstrap: int = 0,
     confidence: float = 0.95,
     seed: int = 0,
+    weights: str | None = None,
 ) -> PositionalAudit:
     """Audit positional bias: does the coder's answer depend on where a label is listed?
 
@@ -103,6 +104,9 @@ def positional_audit(
     count as flips; in the kappa between orders they are errors (two invalid answers do not
     agree). ``labels`` is the codebook (default: the labels chosen); ``bootstrap`` and
     ``confidence`` set the kappa intervals (analytic CI; bootstrap CI beside when > 0).
+    ``weights`` ("linear"/"quadratic", ordinal codebooks: ``labels`` in scale order) weights
+    the kappa between orders as every other kappa of that codebook; the flip rate and the
+    position test do not depend on it.
     """
     require_columns(predictions, ["id", "label", order_col], "positional predictions")
     df = predictions.copy()
@@ -123,7 +127,7 @@ def positional_audit(
         x = both[c1].fillna(INVALID_LABEL).astype(str)
         y = both[c2].fillna(INVALID_LABEL).astype(str)
         kap = (kappa_summary(x, y, codebook, confidence=confidence, bootstrap=bootstrap,
-                             seed=seed) if len(x) >= 2 else {})
+                             seed=seed, weights=weights) if len(x) >= 2 else {})
         rows.append({"order_a": c1, "order_b": c2, "n": len(x),
                      "flip_rate": float((x != y).mean()) if len(x) else np.nan,
                      "kappa": kap.get("kappa", np.nan),

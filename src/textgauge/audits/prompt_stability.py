@@ -6,6 +6,7 @@ Krippendorff's alpha (nominal; Krippendorff 2019, *Content Analysis*, ch. 12), f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +20,18 @@ from textgauge.stats import krippendorff_alpha
 __all__ = ["PromptStability", "prompt_stability"]
 
 
-def _alpha(table: pd.DataFrame, bootstrap: int, confidence: float, seed: int) -> dict[str, Any]:
-    """Alpha (nominal) of a units x coders label table; NaN when undefined (fewer than two
-    categories or no unit coded twice), with the interval settings recorded."""
+def _alpha(table: pd.DataFrame, bootstrap: int, confidence: float, seed: int,
+           level: str = "nominal", categories: Sequence[str] | None = None) -> dict[str, Any]:
+    """Alpha (nominal, or ordinal over ``categories`` in scale order) of a units x coders
+    label table; NaN when undefined (fewer than two categories or no unit coded twice), with
+    the interval settings recorded."""
     try:
-        return krippendorff_alpha(table.to_numpy(dtype=object).T, level="nominal",
-                                  n_boot=int(bootstrap), seed=seed,
-                                  confidence=confidence).to_dict()
+        return krippendorff_alpha(table.to_numpy(dtype=object).T, level=level,
+                                  n_boot=int(bootstrap), seed=seed, confidence=confidence,
+                                  categories=categories).to_dict()
     except InputDataError:
         nan = float("nan")
-        return {"estimate": nan, "ci_low": nan, "ci_high": nan, "se": nan,
+        return {"estimate": nan, "ci_low": nan, "ci_high": nan, "se": nan, "level": level,
                 "n_units": 0, "confidence": float(confidence), "n_boot": int(bootstrap)}
 
 
@@ -51,6 +54,8 @@ def prompt_stability(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    level: str = "nominal",
+    categories: Sequence[str] | None = None,
 ) -> PromptStability:
     """Reliability of a coder across paraphrased prompt variants and repeated runs.
 
@@ -67,7 +72,8 @@ def prompt_stability(
     Invalid/failed answers are missing values (not a category): alpha is a reliability of
     the answers given, and it handles missing values by design. ``alpha_all`` and
     ``alpha_variants`` are :meth:`textgauge.stats.AlphaResult.to_dict` dicts (estimate, CI,
-    confidence, n_boot) or NaN estimates when alpha is undefined.
+    confidence, n_boot) or NaN estimates when alpha is undefined. ``level="ordinal"`` with
+    ``categories`` (the scale, lowest first) gives the ordinal alpha of an ordinal codebook.
     """
     require_columns(predictions, ["id", "label", variant_col], "prompt-variant predictions")
     df = predictions.copy()
@@ -80,7 +86,8 @@ def prompt_stability(
     require_unique(df, keys, "prompt-variant predictions")
     coder = (df[variant_col] + "#" + df[run_col].astype(str)) if use_runs else df[variant_col]
     all_table = df.assign(_coder=coder).pivot(index="id", columns="_coder", values="label")
-    a_all = _alpha(all_table, bootstrap, confidence, seed)
+    lv = {"level": level, "categories": categories}
+    a_all = _alpha(all_table, bootstrap, confidence, seed, **lv)
 
     def modal(s: pd.Series) -> Any:
         s = s.dropna()
@@ -90,7 +97,7 @@ def prompt_stability(
         return sorted(vc[vc == vc.max()].index)[0]
 
     var_table = df.groupby(["id", variant_col])["label"].agg(modal).unstack(variant_col)
-    a_var = _alpha(var_table, bootstrap, confidence, seed)
+    a_var = _alpha(var_table, bootstrap, confidence, seed, **lv)
     overall_modal = var_table.apply(modal, axis=1)
     ref = None
     if gold is not None:
@@ -99,7 +106,7 @@ def prompt_stability(
     rows = []
     for v, part in df.groupby(variant_col):
         within = (_alpha(part.pivot(index="id", columns=run_col, values="label"), 0,
-                         confidence, seed)["estimate"]
+                         confidence, seed, **lv)["estimate"]
             if use_runs and part[run_col].nunique() > 1 else np.nan)
         col = var_table[v]
         have = col.notna() & overall_modal.notna()

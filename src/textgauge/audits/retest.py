@@ -92,6 +92,7 @@ def test_retest(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    weights: str | None = None,
 ) -> TestRetest:
     """Test-retest reliability of one coder: a stored earlier run against a current run.
 
@@ -100,7 +101,8 @@ def test_retest(
     kappa (:func:`textgauge.stats.kappa_summary`: analytic CI, bootstrap CI beside) on the
     common ids (invalid answers are errors: two invalid answers do not agree), the
     flip list (with the gold label when ``gold`` is given) and the manifest diff
-    (:func:`manifest_diff`). When ``gold`` is given only gold ids are compared.
+    (:func:`manifest_diff`). When ``gold`` is given only gold ids are compared. ``weights``
+    weights the kappa of an ordinal codebook (``labels`` in scale order).
     """
     require_columns(current, ["id", "label"], "current predictions")
     require_columns(earlier, ["id", "label"], "earlier predictions")
@@ -126,7 +128,8 @@ def test_retest(
         (set(m["label_earlier"]) | set(m["label_current"])) - {INVALID_LABEL})
     nan = float("nan")
     kap = (kappa_summary(m["label_earlier"], m["label_current"], codebook,
-                         confidence=confidence, bootstrap=bootstrap, seed=seed) if len(m)
+                         confidence=confidence, bootstrap=bootstrap, seed=seed,
+                         weights=weights) if len(m)
            else {"kappa": nan, "ci_low": nan, "ci_high": nan, "n": 0,
                  "confidence": float(confidence), "n_boot": 0})
     flips = m[m["label_earlier"] != m["label_current"]].copy()

@@ -291,8 +291,10 @@ def kappa_after_review(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    weights: str | None = None,
 ) -> pd.DataFrame:
-    """Kappa on all gold items vs on the gold items the confidence threshold auto-accepts.
+    """Kappa on all gold items vs on the gold items the confidence threshold auto-accepts
+    (weighted with ``weights`` for an ordinal codebook).
 
     The queue is chosen on the whole ``predictions`` corpus (:func:`review_queue`); gold items
     are split by whether they fall in it. Rows: ``all_gold``, ``auto_accepted``, ``reviewed``
@@ -309,7 +311,8 @@ def kappa_after_review(
     for name, part in parts.items():
         if len(part) >= 2:
             k = kappa_summary(part["reference"], part["label"], codebook,
-                              confidence=confidence, bootstrap=bootstrap, seed=seed)
+                              confidence=confidence, bootstrap=bootstrap, seed=seed,
+                              weights=weights)
             est, lo, hi = k["kappa"], k["ci_low"], k["ci_high"]
         else:
             est = lo = hi = np.nan

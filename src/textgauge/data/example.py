@@ -17,6 +17,7 @@ files in ``resources/example/`` byte for byte (a test checks this).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,17 +245,21 @@ def generate_corpus(spec: ExampleSpec = ExampleSpec()) -> pd.DataFrame:
 
 
 def simulate_codes(true_labels: pd.Series, coder: str, seed: int,
-                   confusion: dict[str, np.ndarray] | None = None) -> pd.Series:
-    """Codes of one simulated coder: each true frame is coded per its confusion-matrix row.
+                   confusion: dict[str, np.ndarray] | None = None,
+                   labels: Sequence[str] = FRAMES) -> pd.Series:
+    """Codes of one simulated coder: each true label is coded per its confusion-matrix row
+    (rows and columns in the order of ``labels``: the frames here, the scale of the ordinal
+    example).
 
     The random stream depends on the coder name, the seed and each item's id, so an item gets
     the same code whatever sample it appears in.
     """
     conf = (confusion or CODER_CONFUSION)[coder]
+    labels = list(labels)
     out = []
     for item_id, truth in true_labels.items():
         rng = np.random.default_rng([seed, _stable_int(coder), _stable_int(str(item_id))])
-        out.append(FRAMES[rng.choice(len(FRAMES), p=conf[FRAMES.index(truth)])])
+        out.append(labels[rng.choice(len(labels), p=conf[labels.index(truth)])])
     return pd.Series(out, index=true_labels.index, name=coder)
 
 
@@ -264,20 +269,31 @@ def _stable_int(s: str) -> int:
     return int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "little")
 
 
-def true_kappa(prevalence: np.ndarray, conf_a: np.ndarray, conf_b: np.ndarray) -> float:
-    """Population Cohen's kappa of two coders who err independently given the truth.
+def true_kappa(prevalence: np.ndarray, conf_a: np.ndarray, conf_b: np.ndarray,
+               weights: str | None = None) -> float:
+    """Population Cohen's (weighted) kappa of two coders who err independently given the truth.
 
-    p_o = sum_t pi_t sum_k A[t,k] B[t,k];  p_e = sum_k (pi A)_k (pi B)_k.
+    p_o = sum_t pi_t sum_kl A[t,k] B[t,l] w_kl;  p_e = sum_kl (pi A)_k (pi B)_l w_kl, with w
+    the agreement weights (identity for ``weights=None``; "linear"/"quadratic" for an
+    ordinal scale, :func:`textgauge.stats.inputs.agreement_weights`).
     """
+    from textgauge.stats.inputs import agreement_weights
+
     pi = np.asarray(prevalence, dtype=float)
-    po = float(np.sum(pi[:, None] * conf_a * conf_b))
-    pe = float(np.sum((pi @ conf_a) * (pi @ conf_b)))
+    if weights is None:  # the unweighted sums, exactly as before
+        po = float(np.sum(pi[:, None] * conf_a * conf_b))
+        pe = float(np.sum((pi @ conf_a) * (pi @ conf_b)))
+        return (po - pe) / (1 - pe)
+    w = agreement_weights(len(pi), weights)
+    po = float(np.einsum("t,tk,tl,kl->", pi, conf_a, conf_b, w))
+    pe = float((pi @ conf_a) @ w @ (pi @ conf_b))
     return (po - pe) / (1 - pe)
 
 
-def true_accuracy_kappa(prevalence: np.ndarray, conf: np.ndarray) -> float:
-    """Population kappa of one coder against the truth."""
-    return true_kappa(prevalence, np.eye(len(prevalence)), conf)
+def true_accuracy_kappa(prevalence: np.ndarray, conf: np.ndarray,
+                        weights: str | None = None) -> float:
+    """Population (weighted) kappa of one coder against the truth."""
+    return true_kappa(prevalence, np.eye(len(prevalence)), conf, weights)
 
 
 def write_example(out: str | Path, spec: ExampleSpec = ExampleSpec()) -> dict[str, Path]:
@@ -308,11 +324,20 @@ def write_example(out: str | Path, spec: ExampleSpec = ExampleSpec()) -> dict[st
     return paths
 
 
-def read_confusions(path: str | Path) -> dict[str, np.ndarray]:
-    """Read ``simulated_coders.csv`` back into coder -> confusion matrix (FRAMES order)."""
-    df = pd.read_csv(path)
+def confusion_labels(path: str | Path) -> list[str]:
+    """The labels of ``simulated_coders.csv``, in the file's column order (the codebook's)."""
+    cols = pd.read_csv(path, nrows=0).columns
+    return [c for c in cols if c not in ("coder", "true_label")]
+
+
+def read_confusions(path: str | Path,
+                    labels: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Read ``simulated_coders.csv`` back into coder -> confusion matrix, rows and columns
+    in the order of ``labels`` (default: the file's column order, :func:`confusion_labels`)."""
+    df = pd.read_csv(path, dtype={"true_label": str})
+    labs = list(labels) if labels is not None else confusion_labels(path)
     out = {}
     for coder, g in df.groupby("coder", sort=False):
-        g = g.set_index("true_label").loc[list(FRAMES), list(FRAMES)]
+        g = g.set_index("true_label").loc[labs, labs]
         out[str(coder)] = g.to_numpy(dtype=float)
     return out

@@ -28,7 +28,22 @@ LABEL_ORDERS = ("fixed", "reversed", "rotated", "shuffled")
 
 #: the variables every template gets (named in the message for an undefined variable)
 TEMPLATE_VARIABLES = ("labels (name, definition)", "instructions", "examples (text, label)",
-                      "text")
+                      "text", "scale (ordinal, order, lowest, highest)")
+
+
+def scale_sentence(labels: Sequence[str], scale: str = "nominal") -> str:
+    """The sentence that tells a coder the labels are an ordered scale ("" for nominal).
+
+    It names the scale in codebook order whatever order the labels are listed in, so an
+    ordered scale shown reversed (the positional audit) is still the same scale: the audit
+    then tests the position of a label, not its meaning.
+    """
+    if scale != "ordinal":
+        return ""
+    labels = list(labels)
+    return (f"The categories form an ordered scale, from {labels[0]} (lowest) to "
+            f"{labels[-1]} (highest): {' < '.join(labels)}. Choose the point of the scale "
+            "that fits the text best.")
 
 
 @functools.lru_cache(maxsize=32)
@@ -89,10 +104,13 @@ class PromptTemplate:
     instructions: str = ""
     examples: tuple[tuple[str, str], ...] = ()
     name: str = "prompt"
+    #: codebook.scale: for "ordinal" the codebook order is a scale, and the prompt says so
+    scale: str = "nominal"
 
     @classmethod
     def from_file(cls, path: str | Path, codebook: Mapping[str, str], instructions: str = "",
-                  examples: Sequence[tuple[str, str]] = ()) -> PromptTemplate:
+                  examples: Sequence[tuple[str, str]] = (),
+                  scale: str = "nominal") -> PromptTemplate:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"Prompt template {p} does not exist. Point the model's `prompt` "
@@ -105,7 +123,7 @@ class PromptTemplate:
                 f"Prompt template {p} is not UTF-8 text (byte {exc.start} cannot be decoded). "
                 "Save it as UTF-8 in your editor (or convert it: iconv -f latin1 -t utf-8) "
                 "and run again.") from None
-        return cls(source, dict(codebook), instructions, tuple(examples), str(p))
+        return cls(source, dict(codebook), instructions, tuple(examples), str(p), scale)
 
     def _template(self) -> jinja2.Template:
         # compiled once per template (about 5 ms each time otherwise: minutes on 50,000 texts)
@@ -131,9 +149,13 @@ class PromptTemplate:
         """Chat messages for one text: the system prefix, then the text."""
         labels = list(labels or self.codebook)
         tpl = self._template()
+        order = list(self.codebook)
         ctx = {
             "labels": [{"name": n, "definition": self.codebook[n]} for n in labels],
-            "instructions": self.instructions,
+            "instructions": self.shown_instructions(),
+            # the scale in codebook order, for templates that word it themselves
+            "scale": {"ordinal": self.scale == "ordinal", "order": order,
+                      "lowest": order[0], "highest": order[-1]},
             "examples": [{"text": t, "label": lab} for t, lab in self.examples],
             "text": text,
         }
@@ -147,6 +169,14 @@ class PromptTemplate:
         except jinja2.TemplateError as exc:
             raise _render_error(self.name, tpl, exc) from None
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def shown_instructions(self) -> str:
+        """The instructions the template shows: codebook.instructions, then for an ordinal
+        scale :func:`scale_sentence` (so every template that shows the instructions shows
+        the scale, in codebook order)."""
+        extra = scale_sentence(list(self.codebook), self.scale)
+        return "\n".join(s for s in (self.instructions.strip(), extra) if s) if extra \
+            else self.instructions
 
     def requests(self, items: Sequence[tuple[str, str]], order: str = "fixed",
                  seed: int = 0) -> list[PromptRequest]:
@@ -164,6 +194,8 @@ class PromptTemplate:
         for k, v in self.codebook.items():
             h.update(f"\0{k}\0{v}".encode())
         h.update(self.instructions.encode())
+        if self.scale != "nominal":  # nominal hashes stay what they were
+            h.update(f"\0scale\0{self.scale}".encode())
         for t, lab in self.examples:
             h.update(f"\0{t}\0{lab}".encode())
         return h.hexdigest()[:16]

@@ -329,10 +329,16 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
         items = gold_items if scope == "gold" else corpus_items
         engine = engine_of(m)
         prompted = isinstance(m, PromptModel)
-        entry: dict[str, Any] = {"kind": kind, "backend": m.backend if prompted
-                                 else "transformers", "scope": scope,
-                                 "model": m.model if prompted else m.base_model,
-                                 "texts": len(items), "engine": engine or "api"}
+        entry: dict[str, Any]
+        if kind == "baseline":  # CPU, seconds: no GPU-hours, no tokens, no cost
+            entry = {"kind": kind, "backend": "scikit-learn", "scope": scope,
+                     "model": "TF-IDF + logistic regression", "texts": len(items),
+                     "engine": "cpu", "gpu_hours": 0.0,
+                     "note": "CPU only (seconds): no GPU, no tokens, no cost"}
+        else:
+            entry = {"kind": kind, "backend": m.backend if prompted else "transformers",
+                     "scope": scope, "model": m.model if prompted else m.base_model,
+                     "texts": len(items), "engine": engine or "api"}
         mjobs = {("predict_gold" if scope == "gold" else "predict_shard"):
                  1 if scope == "gold" else n_shards, "gather_predictions": 1}
         n_requests = len(items)
@@ -374,7 +380,7 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
                 out["notes"].append(f"{mname}: no price for {m.model!r} in the price table")
         else:
             entry["requests"] = n_requests
-        if engine is not None:
+        if engine is not None and kind != "baseline":
             thr = m.plan.throughput_texts_per_s
             entry["throughput_texts_per_s"] = float(thr or DEFAULT_THROUGHPUT[engine])
             entry["throughput_source"] = "config" if thr else "default (placeholder)"

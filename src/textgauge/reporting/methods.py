@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["coder_sentence", "decoding_sentence", "encoder_sentence", "lora_sentence",
-           "prompt_sentence", "served_sentence"]
+__all__ = ["coder_sentence", "comparison_sentence", "decoding_sentence", "encoder_sentence", "lora_sentence",
+           "kappa_label", "kappa_name", "ordinal_sentence", "prompt_sentence", "scale_sentence",
+           "served_sentence"]
 
 #: what each structured-output mode means, in words
 STRUCTURED = {
@@ -111,6 +112,31 @@ def encoder_sentence(name: str, cfg: Mapping[str, Any], training: Mapping[str, A
             f"seed {(t.get('config') or {}).get('seed', cfg.get('seed'))}).")
 
 
+def baseline_what(cfg: Mapping[str, Any], training: Mapping[str, Any]) -> str:
+    """What a baseline is, from its settings and its training.json: n-grams, weighting, n."""
+    t = training
+    n_max = int(cfg.get("ngram_max", 2))
+    grams = "word unigrams" if n_max == 1 else f"word 1-{n_max}-grams"
+    weights = ("balanced class weights" if cfg.get("class_weights", "balanced") == "balanced"
+               else "unweighted")
+    return (f"TF-IDF {grams} + logistic regression ({weights}), fitted on the "
+            f"{t.get('n_train', 'unrecorded')} training texts")
+
+
+def baseline_sentence(name: str, cfg: Mapping[str, Any], training: Mapping[str, Any]) -> str:
+    """A transparent baseline: TF-IDF + logistic regression on the training split."""
+    t = training
+    f1 = t.get("val_macro_f1")
+    val = (f"validation macro-F1 {f1:.2f} on {t.get('n_val')} texts" if isinstance(f1, float)
+           else "no validation score")
+    vocab = t.get("vocabulary_size")
+    kept = f"{vocab:,} n-grams" if isinstance(vocab, int) else "the n-grams"
+    return (f"{name} is a transparent baseline: {baseline_what(cfg, t)} ({kept} seen in at "
+            f"least {_fmt(cfg.get('min_df', 2))} training texts; C = {_fmt(cfg.get('C', 1.0))}; "
+            f"seed {_fmt(cfg.get('seed', 13))}; scikit-learn "
+            f"{t.get('sklearn_version', 'unrecorded')}; {val}).")
+
+
 def lora_sentence(name: str, cfg: Mapping[str, Any], training: Mapping[str, Any],
                   manifest: Mapping[str, Any], n_labels: int) -> str:
     """A LoRA/QLoRA coder: adapter rank, quantisation, epochs run, prompt, label scoring."""
@@ -142,4 +168,138 @@ def coder_sentence(name: str, cfg: Mapping[str, Any], manifest: Mapping[str, Any
         return prompt_sentence(name, cfg, manifest, n_labels)
     if cfg["kind"] == "lora":
         return lora_sentence(name, cfg, training, manifest, n_labels)
+    if cfg["kind"] == "baseline":
+        return baseline_sentence(name, cfg, training)
     return encoder_sentence(name, cfg, training)
+
+
+def comparison_sentence(comparisons: Mapping[str, Any]) -> str:
+    """The paired comparisons (comparisons.json of rule compare): how they were made, the
+    leave-one-coder-out reference with its counted ties and exclusions, and each verdict."""
+    c = comparisons
+    kappa = ("Cohen's kappa" if c["weights"] == "unweighted"
+             else f"{c['weights']}-weighted Cohen's kappa")
+    level = f"{100 * float(c['confidence']):g}%"
+    text = (f"Coders were compared in pairs on the same gold items: the difference in {kappa} "
+            f"and in macro-F1 of two coders scored against the same reference, with a {level} "
+            f"percentile CI from a paired bootstrap over items ({c['n_boot']} replicates; each "
+            "item resampled with its reference and both coders' answers).")
+    models = list(c["models"])
+    if not models or not c["vs_humans"]:
+        return text
+    ref = c["vs_humans"][models[0]]["reference"]
+    if c["mode"] == "crowd":
+        how = ("Because the gold items were coded by a crowd "
+               f"({c['n_coders']} coders), each machine coder was compared with the average "
+               "coder: every code of an item was compared with the majority "
+               "of the other codes on that item (its leave-one-out reference), the machine "
+               "coder's answer with the same reference for the same (item, coder) pair, and "
+               "items were resampled with all their pairs.")
+    else:
+        how = ("Each machine coder was compared with the human coders on equal terms: each "
+               "human coder was scored against the leave-one-coder-out reference (the majority "
+               "code of the other coders on each item, so no coder is scored against their own "
+               "codes) and the machine coder against the same reference on the same items, for "
+               "each coder and pooled over coders (the average coder).")
+    counts = (f" Of {ref['n_pairs'] + ref['n_pairs_excluded']} (item, coder) codes, "
+              f"{ref['n_ties']} had a tied leave-one-out majority, broken by a seeded random "
+              f"draw among the tied labels, and {ref['n_pairs_excluded']} on "
+              f"{ref['n_units_excluded']} items without another code were excluded.")
+    verdicts = "; ".join(f"{m}: {c['vs_humans'][m]['verdict']}" for m in models)
+    return (f"{text} {how}{counts} Against the human coders (difference in kappa, machine "
+            f"minus average coder): {verdicts}.")
+
+
+# ------------------------------------------------------------------ ordinal codebooks
+def kappa_name(weights: str | None) -> str:
+    """Cohen's kappa as the methods name it: "quadratic-weighted Cohen's kappa" for an ordinal
+    codebook (``weights`` from metrics.json's ``kappa.weights``), else "Cohen's kappa"."""
+    if not weights or weights == "unweighted":
+        return "Cohen's kappa"
+    return f"{weights}-weighted Cohen's kappa"
+
+
+def kappa_label(weights: str | None) -> str:
+    """The short label of the report's tables: "Cohen's κ" or "weighted κ (quadratic)"."""
+    if not weights or weights == "unweighted":
+        return "Cohen's κ"
+    return f"weighted κ ({weights})"
+
+
+#: the weights' names in the literature (Cohen 1968; Fleiss & Cohen 1973; Cicchetti &
+#: Allison 1971)
+WEIGHTS_SOURCE = {"quadratic": "Fleiss-Cohen quadratic weights",
+                  "linear": "Cicchetti-Allison linear weights"}
+
+
+def scale_sentence(labels: list[str], weights: str | None) -> str:
+    """The methods sentence of an ordinal codebook ("" for a nominal one): the scale, the
+    weighted kappa and the ordinal alpha."""
+    if not weights or weights == "unweighted":
+        return ""
+    return (f"The {len(labels)} codes form an ordered scale (lowest to highest: "
+            f"{', '.join(labels)}); "
+            f"agreement was therefore measured with weighted Cohen's kappa "
+            f"({WEIGHTS_SOURCE.get(weights, weights)}; the same weights for every kappa, "
+            "human and machine, and in the Wald and the bootstrap intervals) and "
+            "Krippendorff's ordinal alpha, and an invalid answer earned no partial credit.")
+
+
+def ordinal_sentence(o: Mapping[str, Any] | None) -> str:
+    """A machine coder's ordinal block (metrics.json ``ordinal``) in one sentence."""
+    if not o:
+        return ""
+
+    def ci(m: str, scale: float = 100.0, unit: str = "%") -> str:
+        d = o[m]
+        if d.get("estimate") is None:
+            return "n/a"
+        lo, hi = d.get("ci_low"), d.get("ci_high")
+        fmt = "{:.1f}" if unit == "%" else "{:.2f}"
+        band = (f" (CI {fmt.format(scale * lo)} to {fmt.format(scale * hi)})"
+                if lo is not None and hi is not None else "")
+        return f"{fmt.format(scale * d['estimate'])}{unit}{band}"
+
+    return (f"On the ordinal scale, {ci('exact')} of its answers were exact, "
+            f"{ci('off_by_one')} exactly one step away and {ci('within_one')} within one step; "
+            f"the mean absolute error was {ci('mae', 1.0, ' scale steps')} over "
+            f"{o['n_valid']} valid answers ({o['n_invalid']} invalid answers count as neither "
+            f"exact nor one step away; {o['n_boot']} bootstrap replicates).")
+
+
+
+def _num(x: Any, fmt: str = ".2f") -> str:
+    """A number of an output, or n/a where it is undefined (written as null)."""
+    return "n/a" if x is None else format(float(x), fmt)
+
+
+def revalidation_sentence(rv: Mapping[str, Any]) -> str:
+    """Stage 5 in the methods: the fresh sample, its design weights and the difference with
+    the gold set (results/revalidation/metrics.json of rule revalidation_metrics)."""
+    o = rv["overall"]
+    w, g, d = o["weighted"], o["gold"], o["difference"]
+    level = f"{100 * float(rv['confidence']):g}%"
+    kappa = "Cohen's kappa" if rv["weights"] == "unweighted" else f"{rv['weights']}-weighted kappa"
+    text = (
+        f"After the full run we drew a fresh sample of {rv['n_sample']} classified texts "
+        f"outside the gold and training data, stratified by {rv['model']}'s predicted label "
+        f"and stratum ({rv['n_cells']} cells, equal allocation), and had it coded like the "
+        f"gold set ({rv['n_evaluated']} texts with a reference label). Weighting each text "
+        "by the inverse of its inclusion probability, ")
+    if w and g and d:
+        kd, fd = d["kappa"], d["macro_f1"]
+        wk, wf = w["kappa"], w["macro_f1"]
+        text += (
+            f"{rv['model']} reached {kappa} = {_num(wk['estimate'])} ({level} CI "
+            f"{_num(wk['ci_low'])} to {_num(wk['ci_high'])}; bootstrap within design cells, "
+            f"{rv['n_boot']} replicates) and macro-F1 = {_num(wf['estimate'])} "
+            f"({_num(wf['ci_low'])} to {_num(wf['ci_high'])}) on the corpus, against "
+            f"{_num(g['kappa']['estimate'])} and {_num(g['macro_f1']['estimate'])} on the gold "
+            f"set: a difference of {_num(kd['estimate'], '+.2f')} in kappa "
+            f"({_num(kd['ci_low'], '+.2f')} to {_num(kd['ci_high'], '+.2f')}) and "
+            f"{_num(fd['estimate'], '+.2f')} in macro-F1 ({_num(fd['ci_low'], '+.2f')} to "
+            f"{_num(fd['ci_high'], '+.2f')}; independent bootstrap replicates of the two "
+            "samples).")
+    else:
+        text += "no comparison with the gold set was possible (no scored items on one side)."
+    return text

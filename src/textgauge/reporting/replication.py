@@ -62,8 +62,10 @@ def prompt_hash(template: str | Path, config: Mapping[str, Any],
     from textgauge.inference.prompting import PromptTemplate
 
     instructions = (config.get("codebook") or {}).get("instructions") or ""
+    scale = (config.get("codebook") or {}).get("scale") or "nominal"
     return PromptTemplate.from_file(template, dict(config["labels"]), instructions,
-                                    [(str(t), str(lab)) for t, lab in examples]).hash()
+                                    [(str(t), str(lab)) for t, lab in examples],
+                                    scale=scale).hash()
 
 
 def few_shot_examples(config: Mapping[str, Any], model: str,
@@ -122,6 +124,17 @@ def check_prompt(model: str, predictions: str, template: str | Path, recorded: s
 
 
 # ------------------------------------------------------------------ building the package
+def _copy_baseline_model(model_dir: Path, dst: Path) -> None:
+    """A fitted TF-IDF baseline (a few hundred kB of JSON + ``.npz``, no pickle: safe to
+    open) goes into the package, so the coder itself can be re-run on new texts
+    (:class:`textgauge.training.baseline.BaselinePredictor`). Other models' weights stay out."""
+    from textgauge.training.baseline import ARRAYS_FILE, SETTINGS_FILE, VOCABULARY_FILE
+
+    if (model_dir / SETTINGS_FILE).exists():
+        for name in (SETTINGS_FILE, VOCABULARY_FILE, ARRAYS_FILE):
+            _copy(model_dir / name, dst / name)
+
+
 def _copy(src: str | Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src, dst)
@@ -191,6 +204,7 @@ def build_package(out_dir: str | Path, out_tar: str | Path | None, config: Mappi
         _copy(p, out / "manifests" / name)
     for p in training_summaries:
         _copy(p, out / "manifests" / f"training-{Path(p).parent.name}.json")
+        _copy_baseline_model(Path(p).parent / "model", out / "models" / Path(p).parent.name)
     _copy(human_metrics, out / "metrics/human/metrics.json")
     _copy(human_pairwise, out / "metrics/human/pairwise.csv")
     stored: dict[str, dict[str, Any]] = {}
@@ -305,6 +319,8 @@ machine coders below against the human coders, and to re-run the whole pipeline.
   `methods.md` - the methods section.
 - `manifests/` - what produced each output: package versions, model revisions, prompt
   hashes, config hash, seeds, git commit, dates.
+- `models/MODEL/` - a fitted TF-IDF + logistic-regression baseline (JSON + `.npz`, no
+  pickle); `textgauge.training.baseline.BaselinePredictor('models/MODEL')` re-runs it.
 - `envs/` - the conda environments of the pipeline's rules.
 - `replication.json` - SHA-256 checksums of every file.
 

@@ -22,7 +22,16 @@ import pandas as pd
 from textgauge import __version__
 from textgauge.escaping import latex_escape
 from textgauge.reporting.ledger import ledger_table
-from textgauge.reporting.methods import coder_sentence
+from textgauge.reporting.methods import (
+    baseline_what,
+    coder_sentence,
+    comparison_sentence,
+    kappa_label,
+    kappa_name,
+    ordinal_sentence,
+    revalidation_sentence,
+    scale_sentence,
+)
 from textgauge.reporting.plots import audits as plots_audit
 from textgauge.reporting.plots import validation as plots
 from textgauge.stats import OVERALL
@@ -38,7 +47,7 @@ INVALID_RULE = ("invalid or failed answers, and gold items a coder did not answe
 #: keys the report itself adds to a model's loaded audit.json (figures, and the imported codes
 #: and stability audits it joins in): not keys of audit.json (tests/workflow/
 #: test_validation_contract.py checks every other key the report reads against the steps)
-REPORT_KEYS = ("fig_reliability", "fig_coverage", "fig_prevalence", "error_patterns",
+REPORT_KEYS = ("fig_reliability", "fig_coverage", "fig_prevalence", "fig_shift", "error_patterns",
                "review_import", "retest", "prompt_stability")
 EXTRA_FILES = {"error_patterns.json": "error_patterns", "review.json": "review_import",
                "retest.json": "retest", "prompt_stability.json": "prompt_stability"}
@@ -49,7 +58,10 @@ def pct(confidence: Any) -> str:
     return f"{100 * float(confidence):g}%"
 
 
-def _describe_model(cfg: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
+def _describe_model(cfg: Mapping[str, Any], manifest: Mapping[str, Any],
+                    training: Mapping[str, Any] | None = None) -> str:
+    if cfg["kind"] == "baseline":
+        return f"{baseline_what(cfg, training or {})}; scope: {cfg.get('scope', 'corpus')}."
     if cfg["kind"] == "prompt":
         return (f"Prompted decoder {cfg.get('model')} via the {cfg.get('backend', 'transformers')} "
                 f"backend, template {cfg.get('prompt')} (prompt hash "
@@ -61,8 +73,11 @@ def _describe_model(cfg: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
 
 def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Sequence[Mapping[str, Any]],
                  gold: Mapping[str, Any], codes: Mapping[str, Any],
-                 training: Mapping[str, Mapping[str, Any]]) -> str:
-    """The methods paragraph(s), filled from this run."""
+                 training: Mapping[str, Mapping[str, Any]],
+                 comparisons: Mapping[str, Any] | None = None,
+                 revalidation: Mapping[str, Any] | None = None) -> str:
+    """The methods paragraph(s), filled from this run (``comparisons``: the paired
+    comparisons of rule compare, when there are any)."""
     a = human["alpha"]
     lines = []
     synth = "synthetic data: simulated texts and coders; " if config["project"].get("synthetic") else ""
@@ -80,10 +95,14 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
            f"{len(human['coders'])} human coders coded it independently from blinded sheets in "
            "coder-specific random order. ") +
         f"{reference_sentence(codes)} "
-        "Human-human agreement was Krippendorff's "
-        f"alpha = {a['estimate']:.2f} ({pct(a['confidence'])} bootstrap CI {a['ci_low']:.2f} to "
+        + (f"{scale} " if (scale := scale_sentence(list(config["labels"]),
+                                                    human.get("kappa_weights"))) else "")
+        + "Human-human agreement was Krippendorff's "
+        + ("ordinal " if a.get("level") == "ordinal" else "")
+        + f"alpha = {a['estimate']:.2f} ({pct(a['confidence'])} bootstrap CI {a['ci_low']:.2f} to "
         f"{a['ci_high']:.2f}, {a['n_boot']} replicates over {a['n_units']} units)" + (
-            f" and mean pairwise Cohen's kappa = {human['ceiling_kappa']:.2f}."
+            f" and mean pairwise {kappa_name(human.get('kappa_weights'))} = "
+            f"{human['ceiling_kappa']:.2f}."
             if human.get("ceiling_kappa") is not None else "."))
     for m in models:
         cfg = config["models"][m["model"]]
@@ -93,12 +112,14 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
         per_class = ", ".join(f"{r['label']} {r['f1']:.2f}" for r in m["per_class"])
         flagged = [f"{r['stratum_col']} = {r['stratum']}" for r in m["flagged_strata"]]
         lines.append(
-            f"{what} On the gold set it reached Cohen's kappa = {k['kappa']:.2f} "
+            f"{what} On the gold set it reached {kappa_name(k.get('weights'))} = "
+            f"{k['kappa']:.2f} "
             f"({pct(k['confidence'])} CI {k['ci_low']:.2f} to {k['ci_high']:.2f}; n = "
             f"{m['n_evaluated']} of {m['n_gold']}, {100 * m['coverage']:.1f}% valid answers) and "
             f"macro-F1 = {f['estimate']:.2f} ({f['ci_low']:.2f} to {f['ci_high']:.2f}, "
             f"{f['n_boot']} bootstrap replicates); per-class F1: {per_class}. Against the "
             f"threshold kappa >= {m['kappa_threshold']:.2f} the result is {m['decision']}."
+            + (f" {ordinal_sentence(m['ordinal'])}" if m.get("ordinal") else "")
             + (f" Flagged strata ({FLAG_RULE}): {', '.join(flagged)}." if flagged else "")
             # the gold-set ledger: how many configurations were tried on the test set
             + (f" {m['ledger_sentence']}" if m.get("ledger_sentence") else ""))
@@ -109,6 +130,10 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
                      + "; ".join(errs) + ") were exported with the human codes of each item for "
                      "qualitative coding of error patterns (sarcasm/irony, mixed signals, "
                      "ambiguity, indirect stance, domain mismatch).")
+    if comparisons:  # paired differences, humans vs model on equal terms
+        lines.append(comparison_sentence(comparisons))
+    if revalidation:  # stage 5: the coded re-validation sample vs the gold set
+        lines.append(revalidation_sentence(revalidation))
     lines.append(f"Invalid answers: {INVALID_RULE}.")
     lines.append(config.get("project", {}).get("modifications")
                  or "Modifications after validation: none recorded in this run.")
@@ -122,7 +147,8 @@ def audit_sections(outputs: Sequence[tuple[str | Path, Any]],
     ``outputs``: (path, loaded content) pairs as :mod:`textgauge.steps.report` loads them: the
     JSON dicts, and for the stage-5 sample its summary ``{"n", "path", "cells"}``.
     """
-    out: dict[str, Any] = {"models": {}, "positional": {}, "ensemble": None, "revalidation": None}
+    out: dict[str, Any] = {"models": {}, "positional": {}, "ensemble": None, "revalidation": None,
+                           "revalidation_metrics": None, "revalidation_fig": None}
     extras: dict[str, dict[str, Any]] = {}
     for path, a in outputs:
         p = Path(path)
@@ -137,6 +163,8 @@ def audit_sections(outputs: Sequence[tuple[str | Path, Any]],
             if a.get("prevalence"):
                 a["fig_prevalence"] = plots.to_data_uri(plots_audit.plot_prevalence(
                     pd.DataFrame(a["prevalence"]), title=f"{a['model']}: corpus prevalence"))
+            if a.get("shift"):
+                a["fig_shift"] = shift_figure(a["shift"], a["model"])
             out["models"][a["model"]] = a
         elif p.name in EXTRA_FILES:
             extras.setdefault(a.get("model") or p.parent.name, {})[EXTRA_FILES[p.name]] = a
@@ -148,6 +176,9 @@ def audit_sections(outputs: Sequence[tuple[str | Path, Any]],
             out["ensemble"] = a
         elif p.name == "sample.parquet" and p.parent.name == "revalidation":
             out["revalidation"] = a
+        elif p.name == "metrics.json" and p.parent.name == "revalidation":
+            out["revalidation_metrics"] = a
+            out["revalidation_fig"] = revalidation_figure(a)
     # imported codes and stability audits (workflow/rules/review.smk) join the model's audit;
     # they are shown with it, so a model without audit.json (audits.enabled: false) keeps them
     # only in out["extras"]
@@ -158,6 +189,44 @@ def audit_sections(outputs: Sequence[tuple[str | Path, Any]],
     return out
 
 
+def shift_figure(rows: Sequence[Mapping[str, Any]], model: str) -> str | None:
+    """Per-stratum shift (audit.json ``shift``): each stratum minus the rest of gold, kappa
+    and macro-F1 with CIs, around a 0 line; apart from the threshold and the flag."""
+    table = pd.DataFrame([{
+        "name": f"{r['stratum_col']} = {r['stratum']}",
+        **{f"{s}{suffix}": r[f"{s}_diff{suffix}"] for s in ("kappa", "macro_f1")
+           for suffix in ("", "_ci_low", "_ci_high")}} for r in rows])
+    if table.empty or not table["kappa"].notna().any():
+        return None
+    level = pct(rows[0]["confidence"])
+    return plots.to_data_uri(plots_audit.plot_difference_forest(
+        table.astype({c: float for c in table.columns if c != "name"}), ("kappa", "macro_f1"),
+        title=f"{model}: shift, each stratum minus the rest of gold ({level} CI)",
+        xlabel="difference vs the rest of gold (0 = no shift)"))
+
+
+def revalidation_figure(a: Mapping[str, Any]) -> str | None:
+    """Stage 5: re-validation (design-weighted) minus gold, kappa and macro-F1, overall and
+    per stratum, around 0 (the rows of results/revalidation/metrics.json)."""
+    rows = []
+    for r in [a["overall"], *a["strata"]]:
+        d = r["difference"]
+        if not d:
+            continue
+        name = str(r["stratum"]) if r["stratum_col"] == OVERALL else (
+            f"{r['stratum_col']} = {r['stratum']}")
+        rows.append({"name": name, **{f"{s}{suffix}": d[s][key] for s in ("kappa", "macro_f1")
+                                      for suffix, key in (("", "estimate"),
+                                                          ("_ci_low", "ci_low"),
+                                                          ("_ci_high", "ci_high"))}})
+    if not rows:
+        return None
+    return plots.to_data_uri(plots_audit.plot_difference_forest(
+        pd.DataFrame(rows), ("kappa", "macro_f1"),
+        title=f"{a['model']}: stage 5 minus gold ({pct(a['confidence'])} CI)",
+        xlabel="re-validation (weighted) minus gold set"))
+
+
 def model_section(name: str, m: dict[str, Any], manifest: Mapping[str, Any],
                   model_cfg: Mapping[str, Any], training: Mapping[str, Any],
                   labels: Sequence[str], kappa_threshold: float) -> dict[str, Any]:
@@ -165,7 +234,7 @@ def model_section(name: str, m: dict[str, Any], manifest: Mapping[str, Any],
     m["predictions_manifest"] = dict(manifest)  # what ran: decoding, served snapshot
     m["model_revision"] = manifest.get("model_revision")
     m["prompt_hash"] = manifest.get("prompt_hash")
-    m["describe"] = _describe_model(model_cfg, manifest)
+    m["describe"] = _describe_model(model_cfg, manifest, training)
     m["fig_confusion"] = plots.to_data_uri(plots.confusion_heatmap(
         m["classification"]["confusion"], labels, f"{name}: confusion on gold"))
     strata = pd.DataFrame(m["per_stratum"])
@@ -215,8 +284,11 @@ def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
                 human: Mapping[str, Any], ingest: Mapping[str, Any], gold: Mapping[str, Any],
                 codes: Mapping[str, Any], audit: Mapping[str, Any], methods: str,
                 manifest: Mapping[str, Any], config_hash: str, kappa_threshold: float,
-                ledger: Sequence[Mapping[str, Any]] | None = None) -> str:
+                ledger: Sequence[Mapping[str, Any]] | None = None,
+                comparisons: Mapping[str, Any] | None = None) -> str:
     """The report page: the models (with their audits) against the human ceiling.
+
+    ``comparisons``: comparisons.json of rule compare (paired differences), or None.
 
     ``ledger``: the gold-set ledger's entries (:mod:`textgauge.reporting.ledger`), shown as a
     table per model; a model's ``ledger_key`` marks the reported configuration.
@@ -237,6 +309,7 @@ def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
             confidence=float(human.get("confidence", 0.95)))),
         "f1": plots.to_data_uri(plots.per_class_f1(per_class)),
     }
+    paired = comparison_view(comparisons) if comparisons else None
     env = jinja2.Environment(loader=jinja2.PackageLoader("textgauge.reporting", "templates"),
                              autoescape=jinja2.select_autoescape(["html"]),
                              undefined=jinja2.ChainableUndefined)
@@ -246,7 +319,62 @@ def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
         config_hash=config_hash, git_commit=manifest["git_commit"], models=models,
         human=human, threshold=kappa_threshold, figures=figures, ingest=ingest, gold=gold,
         codes=codes, reference_text=reference_sentence(codes), methods=methods,
-        ensemble=audit["ensemble"],
-        revalidation=audit["revalidation"], flag_rule=FLAG_RULE, invalid_rule=INVALID_RULE,
+        ensemble=audit["ensemble"], paired=paired,
+        revalidation=audit["revalidation"],
+        revalidation_metrics=audit.get("revalidation_metrics"),
+        revalidation_reference_text=(
+            reference_sentence({"counts": audit["revalidation_metrics"]["counts"]})
+            if audit.get("revalidation_metrics") else None),
+        revalidation_fig=audit.get("revalidation_fig"), flag_rule=FLAG_RULE, invalid_rule=INVALID_RULE,
+        # "Cohen's κ" or "weighted κ (quadratic)" (an ordinal codebook), one for the page
+        kappa_name=kappa_label(models[0]["kappa"].get("weights") if models
+                               else human.get("kappa_weights")),
         ledger=ledger_table(ledger or [], [m["model"] for m in models],
                             {m["model"]: m.get("ledger_key") for m in models}))
+
+
+def _num(x: Any, fmt: str) -> str:
+    return "–" if x is None or x != x else fmt % x
+
+
+def _diff_text(d: Mapping[str, Any]) -> str:
+    """"+0.012 [-0.050, +0.071]" for a paired difference (– where undefined)."""
+    return (f"{_num(d['difference'], '%+.3f')} [{_num(d['ci_low'], '%+.3f')}, "
+            f"{_num(d['ci_high'], '%+.3f')}]")
+
+
+def comparison_view(c: Mapping[str, Any]) -> dict[str, Any]:
+    """The paired comparisons for the page: table rows (kappa and macro-F1 differences) and
+    the forest plot of the kappa differences."""
+    rows: list[dict[str, Any]] = []
+    for p in c["machine_pairs"]:
+        rows.append({"name": f"{p['coder_a']} − {p['coder_b']}", "kind": "machine vs machine",
+                     "kappa": p["kappa"], "macro_f1": p["macro_f1"], "n": p["n"],
+                     "n_ties": None, "verdict": p["finding"]})
+    for model in c["models"]:
+        v = c["vs_humans"][model]
+        for h in v["comparisons"]:
+            rows.append({"name": f"{model} − {h['coder']}", "kind": "machine vs human",
+                         "kappa": h["kappa"], "macro_f1": h["macro_f1"], "n": h["n"],
+                         "n_ties": h["n_ties"], "verdict": h["verdict"], "human": True})
+    for r in rows:  # formatted here: an undefined kappa (one category only) shows as "–"
+        r["kappa_a"], r["kappa_b"] = (_num(r["kappa"][k], "%.3f")
+                                      for k in ("estimate_a", "estimate_b"))
+        r["kappa_text"], r["f1_text"] = (_diff_text(r[s]) for s in ("kappa", "macro_f1"))
+    fig = None
+    forest = [{"name": r["name"], "difference": r["kappa"]["difference"],
+               "ci_low": r["kappa"]["ci_low"], "ci_high": r["kappa"]["ci_high"], "n": r["n"],
+               "human": r.get("human", False)} for r in rows
+              if r["kappa"]["difference"] is not None]
+    if forest:
+        kappa = ("Cohen's kappa" if c["weights"] == "unweighted"
+                 else f"{c['weights']}-weighted kappa")
+        fig = plots.to_data_uri(plots.difference_forest(
+            forest, "Paired differences in kappa (A − B, same gold items)",
+            confidence=float(c["confidence"]), statistic=kappa))
+    first = c["vs_humans"][c["models"][0]] if c["models"] else None
+    return {"rows": rows, "fig": fig, "mode": c["mode"], "mode_reason": c["mode_reason"],
+            "reference": first["reference"] if first else None,
+            "skipped": first["skipped_coders"] if first else [], "confidence": c["confidence"], "n_boot": c["n_boot"],
+            "weights": c["weights"], "codes_outside_gold": c["codes_outside_gold"],
+            "verdicts": {m: c["vs_humans"][m]["verdict"] for m in c["models"]}}

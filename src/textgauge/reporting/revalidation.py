@@ -197,6 +197,10 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
             (("kappa_threshold", 0.7), ("confidence", 0.95), ("bootstrap", 1000))}
     seed = cfg["project"]["seed"]
     strata = cfg["corpus"].get("strata", [])
+    # an ordinal codebook: the same weighted kappa and ordinal alpha as the run
+    book = cfg.get("codebook") or {}
+    scale = {"scale": book.get("scale", "nominal"),
+             "kappa_weights": book.get("kappa_weights", "quadratic")}
     result: dict[str, Any] = {"models": {}, "package": str(pkg),
                               "prompts": check_package_prompts(pkg, index, cfg)}
     with tempfile.TemporaryDirectory(prefix="textgauge-revalidate-") as tmp:
@@ -205,7 +209,7 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
         human_agreement(codes=str(pkg / "gold/codes.parquet"),
                         sample=str(pkg / "gold/sample.parquet"), truth=None, coders=None,
                         metrics=str(t / "human.json"), pairwise=str(t / "pairwise.csv"),
-                        labels=labels, seed=seed, **validation)
+                        labels=labels, seed=seed, **validation, **scale)
         human_new = json.loads((t / "human.json").read_text())
         stored_cmp = {k: v for k, v in human_stored.items() if k != "simulated_truth"}
         diffs = _same(stored_cmp, human_new, "human", tol)
@@ -217,7 +221,7 @@ def revalidate(package_dir: str | Path, tol: float = 0.0) -> dict[str, Any]:
                      reference=str(pkg / "gold/reference.parquet"),
                      codes=str(pkg / "gold/codes.parquet"), sample=str(pkg / "gold/sample.parquet"),
                      human=str(pkg / "metrics/human/metrics.json"), **out, labels=labels,
-                     strata=strata, seed=seed, **validation)
+                     strata=strata, seed=seed, **validation, **scale)
             new = json.loads(Path(out["metrics"]).read_text())
             stored = json.loads((pkg / f"metrics/{m}/metrics.json").read_text())
             # the ledger key names the configuration (settings, training) that made the

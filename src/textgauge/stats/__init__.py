@@ -10,8 +10,12 @@ FCE standard errors), :mod:`~.cac` (Scott's pi, Gwet's AC1/AC2, Brennan-Prediger
 :mod:`~.fleiss`, :mod:`~.alpha` (Krippendorff), :mod:`~.bootstrap` (the one seeded, vectorised
 bootstrap), :mod:`~.classification` (metrics, the decision rule, how a coder is scored,
 the invalid-answer and macro-F1 rules), :mod:`~.pairwise` (coder pairs, the human ceiling),
-:mod:`~.strata` (the one per-stratum table and its flag rule), :mod:`~.proportions` (Wilson),
-:mod:`~.calibration`, :mod:`~.prevalence` (PPI, DSL), :mod:`~.samplesize`.
+:mod:`~.ordinal` (ordinal codebooks: exact, off-by-one, MAE in scale steps),
+:mod:`~.paired` (paired differences of coders on the same items, humans vs model on
+equal terms), :mod:`~.strata` (the one per-stratum table and its flag rule), :mod:`~.proportions` (Wilson),
+:mod:`~.calibration`, :mod:`~.prevalence` (PPI, DSL), :mod:`~.samplesize`, :mod:`~.weighted`
+(design-weighted metrics of unequal-probability samples, stratified bootstrap, differences of
+independent samples).
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from textgauge.stats.classification import (
     classification_summary,
     decide,
     kappa_summary,
+    kappa_weights_for,
+    label_weight_matrix,
     macro_f1_summary,
     per_class_f1_ci,
     scored_labels,
@@ -64,13 +70,30 @@ from textgauge.stats.kappa import (
     kappa_from_tables,
     kappa_parts,
 )
+from textgauge.stats.ordinal import ORDINAL_MEASURES, ordinal_from_tables, ordinal_summary
+from textgauge.stats.paired import (
+    AVERAGE_CODER,
+    human_model_comparison,
+    leave_one_out_reference,
+    paired_comparison,
+    verdict_vs_humans,
+)
 from textgauge.stats.pairwise import HumanBenchmark, compare_with_humans, pairwise_agreement
 from textgauge.stats.prevalence import dsl_mean, naive_share, ppi_mean
 from textgauge.stats.proportions import goodness_of_fit, paired_share_difference, wilson_ci
 from textgauge.stats.strata import OVERALL, STRATUM_COLUMNS, flag_stratum, per_stratum
+from textgauge.stats.weighted import (
+    WeightedMetrics,
+    independent_difference,
+    stratified_tables,
+    weighted_confusion,
+    weighted_metrics,
+)
 
 __all__ = [
+    "AVERAGE_CODER",
     "INVALID_LABEL",
+    "ORDINAL_MEASURES",
     "OVERALL",
     "STRATUM_COLUMNS",
     "AgreementResult",
@@ -103,6 +126,7 @@ __all__ = [
     "f1_from_tables",
     "flag_stratum",
     "goodness_of_fit",
+    "human_model_comparison",
     "fleiss_kappa",
     "fleiss_kappa_long",
     "gwet_ac1",
@@ -111,12 +135,18 @@ __all__ = [
     "kappa_from_tables",
     "kappa_parts",
     "kappa_summary",
+    "kappa_weights_for",
     "krippendorff_alpha",
     "krippendorff_alpha_long",
+    "leave_one_out_reference",
+    "label_weight_matrix",
     "macro_f1_from_tables",
     "macro_f1_summary",
     "maximum_calibration_error",
     "naive_share",
+    "ordinal_from_tables",
+    "ordinal_summary",
+    "paired_comparison",
     "paired_share_difference",
     "pairwise_agreement",
     "per_class_f1_ci",
@@ -126,5 +156,11 @@ __all__ = [
     "scott_pi",
     "scott_pi_table",
     "unit_resample_counts",
+    "verdict_vs_humans",
+    "WeightedMetrics",
+    "independent_difference",
+    "stratified_tables",
+    "weighted_confusion",
+    "weighted_metrics",
     "wilson_ci",
 ]

@@ -48,27 +48,74 @@ from textgauge.stats.bootstrap import (
     bootstrap_tables,
     f1_from_tables,
 )
-from textgauge.stats.inputs import encode_pair, to_builtin
+from textgauge.stats.inputs import agreement_weights, encode_pair, to_builtin
 from textgauge.stats.kappa import cohen_kappa
 
 __all__ = [
+    "INVALID_FIRST",
     "INVALID_LABEL",
     "MIN_N_BOOTSTRAP",
     "ClassificationReport",
     "classification_metrics",
     "classification_summary",
     "decide",
+    "invalid_never_agrees",
     "kappa_summary",
+    "kappa_weights_for",
+    "label_weight_matrix",
     "macro_f1_summary",
     "per_class_f1_ci",
     "scored_labels",
+    "scoring_categories",
 ]
 
 #: the category of an answer a coder could not give (invalid/failed/missing): an error
 INVALID_LABEL = "__invalid__"
-_INVALID_FIRST = INVALID_LABEL + "(first)"
+#: the first coder's invalid answers, recoded so two invalid answers never agree
+INVALID_FIRST = INVALID_LABEL + "(first)"
 #: fewer items than this get no bootstrap interval for kappa (it would be degenerate)
 MIN_N_BOOTSTRAP = 10
+
+#: the scales a codebook can declare, and the kappa weights an ordinal scale can use
+SCALES = ("nominal", "ordinal")
+KAPPA_WEIGHTS = ("linear", "quadratic")
+
+
+def kappa_weights_for(scale: str | None, kappa_weights: str | None = "quadratic") -> str | None:
+    """The ``weights`` argument every kappa takes, from the codebook's ``scale`` and
+    ``kappa_weights`` options: None (unweighted) for a nominal codebook, "linear" or
+    "quadratic" for an ordinal one.
+
+    Why one helper: every rule, audit and comparison must weight kappa the same way, or a
+    weighted model kappa would be compared with an unweighted human ceiling. ``kappa_weights``
+    is ignored for a nominal scale (documented in config/README.md).
+    """
+    scale = "nominal" if scale is None else str(scale)
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}.")
+    if scale == "nominal":
+        return None
+    kw = "quadratic" if kappa_weights is None else str(kappa_weights)
+    if kw not in KAPPA_WEIGHTS:
+        raise ValueError(f"kappa_weights must be one of {KAPPA_WEIGHTS}, got {kw!r}.")
+    return kw
+
+
+def label_weight_matrix(labels: Sequence[Any], categories: Sequence[Any],
+                        weights: str | None) -> np.ndarray | None:
+    """Agreement weights over ``categories`` (the codebook ``labels`` in scale order, then
+    any invalid category): the ``weights`` of :func:`~textgauge.stats.inputs.agreement_weights`
+    among the codebook labels, and no partial credit at all for an invalid answer (its weight
+    with every label is 0), so an invalid answer is never "one step away" from the top of the
+    scale. None when ``weights`` is None (unweighted).
+    """
+    if weights is None:
+        return None
+    n_lab = len(labels)
+    w = np.eye(len(categories))
+    w[:n_lab, :n_lab] = agreement_weights(n_lab, weights)
+    return w
+
 
 # --------------------------------------------------------------------------------------------
 # Classification metrics
@@ -186,21 +233,21 @@ def decide(result: Any, threshold: float = 0.70) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _categories(labels: Sequence[Any], *ratings: Sequence[Any]) -> list[Any]:
+def scoring_categories(labels: Sequence[Any], *ratings: Sequence[Any]) -> list[Any]:
     """The codebook labels, plus each invalid category that occurs in ``ratings``."""
     cats = list(labels)
-    for extra in (INVALID_LABEL, _INVALID_FIRST):
+    for extra in (INVALID_LABEL, INVALID_FIRST):
         if extra not in cats and any(extra in set(map(str, r)) for r in ratings):
             cats.append(extra)
     return cats
 
 
-def _invalid_never_agrees(y1: Sequence[Any], y2: Sequence[Any]) -> np.ndarray:
+def invalid_never_agrees(y1: Sequence[Any], y2: Sequence[Any]) -> np.ndarray:
     """``y1`` with its invalid answers recoded, so that two invalid answers do not agree
     (two runs of one coder that both failed on an item are not in agreement)."""
     a = np.asarray(y1, dtype=object)
     if INVALID_LABEL in set(map(str, a)) and INVALID_LABEL in set(map(str, y2)):
-        a = np.where(a == INVALID_LABEL, _INVALID_FIRST, a)
+        a = np.where(a == INVALID_LABEL, INVALID_FIRST, a)
     return a
 
 
@@ -215,8 +262,13 @@ def scored_labels(y_true: Sequence[Any], y_pred: Sequence[Any],
 
 def kappa_summary(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[Any], *,
                   confidence: float = 0.95, bootstrap: int = 1000,
-                  seed: int | None = 0) -> dict[str, Any]:
+                  seed: int | None = 0, weights: str | None = None) -> dict[str, Any]:
     """Cohen's kappa of ``y2`` against ``y1`` with the asymptotic CI and a bootstrap CI.
+
+    ``weights`` (None, "linear" or "quadratic"; see :func:`kappa_weights_for`) gives the
+    weighted kappa of an ordinal codebook, with ``labels`` in scale order; the Wald and the
+    bootstrap interval use the same weights, and an invalid answer earns no partial credit
+    (:func:`label_weight_matrix`). The result records ``weights`` ("unweighted" for None).
 
     ``ci_low``/``ci_high`` are the Fleiss-Cohen-Everitt Wald interval, reported within
     [-1, 1] (a Wald interval can pass the bounds on small samples); ``boot_ci_low``/
@@ -226,17 +278,19 @@ def kappa_summary(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[Any], *
     ci_low, ci_high, n, p_observed, p_expected, confidence, n_boot [, boot_ci_low,
     boot_ci_high].
     """
-    y1 = _invalid_never_agrees(y1, y2)
+    y1 = invalid_never_agrees(y1, y2)
     y2 = np.asarray(y2, dtype=object)
-    cats = _categories(labels, y1, y2)
-    k = cohen_kappa(y1, y2, labels=cats, confidence=confidence)
+    cats = scoring_categories(labels, y1, y2)
+    w = label_weight_matrix(labels, cats, weights)
+    k = cohen_kappa(y1, y2, labels=cats, confidence=confidence, weights=w)
     out: dict[str, Any] = {
         "kappa": k.estimate, "se": k.se, "ci_low": max(k.ci_low, -1.0),
         "ci_high": min(k.ci_high, 1.0), "n": k.n, "p_observed": k.p_observed,
-        "p_expected": k.p_expected, "confidence": float(confidence), "n_boot": 0}
+        "p_expected": k.p_expected, "confidence": float(confidence), "n_boot": 0,
+        "weights": weights or "unweighted"}
     if bootstrap and k.n >= MIN_N_BOOTSTRAP:
         b = bootstrap_kappa(y1, y2, labels=cats, n_boot=int(bootstrap), seed=seed,
-                            confidence=confidence)
+                            confidence=confidence, weights=w)
         out.update({"boot_ci_low": b.ci_low, "boot_ci_high": b.ci_high,
                     "n_boot": int(bootstrap)})
     return out
@@ -258,7 +312,7 @@ def macro_f1_summary(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Seque
                            "n_boot": int(bootstrap)}
     if not scored or len(y_true) == 0:
         return out
-    f = bootstrap_macro_f1(y_true, y_pred, labels=_categories(labels, y_pred),
+    f = bootstrap_macro_f1(y_true, y_pred, labels=scoring_categories(labels, y_pred),
                            n_boot=max(int(bootstrap), 1), seed=seed, confidence=confidence,
                            scored=scored)
     out.update(estimate=f.estimate, n=f.n)
@@ -275,7 +329,7 @@ def classification_summary(y_true: Sequence[Any], y_pred: Sequence[Any],
     Invalid answers are a column of the confusion matrix (when there are any) and count as
     errors; the per-class table lists the codebook labels.
     """
-    cats = _categories(labels, y_pred)
+    cats = scoring_categories(labels, y_pred)
     rep = classification_metrics(list(y_true), list(y_pred), labels=cats)
     d = rep.to_dict()
     d["averages"] = {a.pop("average"): a for a in d["averages"]}
@@ -295,7 +349,7 @@ def per_class_f1_ci(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequen
 
     Columns: label, f1_ci_low, f1_ci_high, confidence, n_boot.
     """
-    cats = _categories(labels, y_pred)
+    cats = scoring_categories(labels, y_pred)
     c1, c2, _, _ = encode_pair(np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object),
                                cats, names=("y_true", "y_pred"))
     k = len(cats)

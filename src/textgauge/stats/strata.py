@@ -52,7 +52,7 @@ def flag_stratum(kappa_ci_high: float, kappa_threshold: float) -> bool:
 
 def _row(col: Any, value: Any, part: pd.DataFrame, labels: Sequence[Any], ref: str, lab: str,
          kappa_threshold: float, bootstrap: int, confidence: float,
-         seed: int | None) -> dict[str, Any]:
+         seed: int | None, weights: str | None = None) -> dict[str, Any]:
     y_true = part[ref].astype(str).to_numpy(dtype=object)
     y_pred = part[lab].astype(str).to_numpy(dtype=object)
     n = len(part)
@@ -69,7 +69,8 @@ def _row(col: Any, value: Any, part: pd.DataFrame, labels: Sequence[Any], ref: s
     if n == 0:
         row["note"] = "no items"
         return row
-    k = kappa_summary(y_true, y_pred, labels, confidence=confidence, bootstrap=0)
+    k = kappa_summary(y_true, y_pred, labels, confidence=confidence, bootstrap=0,
+                      weights=weights)
     f = macro_f1_summary(y_true, y_pred, labels, confidence=confidence, bootstrap=bootstrap,
                          seed=seed)
     row.update(kappa=k["kappa"], kappa_ci_low=k["ci_low"], kappa_ci_high=k["ci_high"],
@@ -86,7 +87,7 @@ def per_stratum(
     scored: pd.DataFrame, strata: Sequence[str], labels: Sequence[Any], *,
     reference_col: str = "reference", label_col: str = "label",
     kappa_threshold: float = 0.70, bootstrap: int = 1000, confidence: float = 0.95,
-    seed: int | None = 0,
+    seed: int | None = 0, weights: str | None = None,
 ) -> pd.DataFrame:
     """Kappa and macro-F1 with CIs, n, coverage and the flag, overall and per stratum.
 
@@ -100,6 +101,10 @@ def per_stratum(
     labels : the codebook labels (macro-F1 averages over those present in a stratum).
     kappa_threshold : the threshold of the flag rule (module docstring).
     bootstrap, confidence, seed : replicates, level and seed of every interval.
+    weights : None (unweighted kappa) or "linear"/"quadratic" for an ordinal codebook
+        (``labels`` in scale order; see
+        :func:`~textgauge.stats.classification.kappa_weights_for`): the kappa column and
+        its flag then use the weighted kappa, as the coder's overall metrics do.
 
     Returns
     -------
@@ -114,7 +119,8 @@ def per_stratum(
                              "first (they are not gold items).")
     d = scored.assign(**{label_col: scored[label_col].astype(object).where(
         scored[label_col].notna(), INVALID_LABEL)})
-    args = (labels, reference_col, label_col, kappa_threshold, bootstrap, confidence, seed)
+    args = (labels, reference_col, label_col, kappa_threshold, bootstrap, confidence, seed,
+            weights)
     rows = [_row(OVERALL, OVERALL, d, *args)]
     for col in strata:
         for value, part in d.groupby(col, sort=True, dropna=False):

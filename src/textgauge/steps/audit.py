@@ -29,7 +29,7 @@ from textgauge.audits.gold_alignment import align_with_gold
 from textgauge.audits.positional import positional_audit as run_positional_audit
 from textgauge.audits.prevalence import corrected_prevalence, population_counts
 from textgauge.audits.revalidation import revalidation_sample as draw_revalidation_sample
-from textgauge.audits.strata import flagged_strata
+from textgauge.audits.strata import flagged_strata, stratum_shift
 from textgauge.data.sheets import read_csv as read_sheet_csv
 from textgauge.data.sheets import write_csv
 from textgauge.io import write_json_atomic, write_parquet_atomic
@@ -38,8 +38,10 @@ from textgauge.stats import (
     coverage_accuracy_curve,
     expected_calibration_error,
     kappa_summary,
+    kappa_weights_for,
     maximum_calibration_error,
 )
+from textgauge.stats.inputs import to_builtin
 
 log = logging.getLogger("textgauge")
 
@@ -91,7 +93,8 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
                 prevalence: str, labels: Sequence[str], strata: Sequence[str], scope: str,
                 review_fraction: float, kappa_threshold: float, confidence: float,
                 bootstrap: int, seed: int, training_ids: str | None = None,
-                training_id_column: str = "id", exclude_from_gold: bool = True) -> dict:
+                training_id_column: str = "id", exclude_from_gold: bool = True,
+                scale: str = "nominal", kappa_weights: str | None = None) -> dict:
     """Error sheet, calibration, review queue, asymmetry, strata and corrected prevalence.
 
     ``training_ids`` is the labelled training data (``training.labelled``; ids in
@@ -125,7 +128,8 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
             "bins": calibration_bins(corr["correct"], corr["confidence"]).to_dict("records")}
         result["coverage_curve"] = curve.iloc[::max(1, len(curve) // CURVE_POINTS)].to_dict(
             "records")
-        after = review.kappa_after_review(preds, gold, review_fraction, labels=labels, **kw)
+        after = review.kappa_after_review(preds, gold, review_fraction, labels=labels, **kw,
+                                          weights=kappa_weights_for(scale, kappa_weights))
         result["review"] = {"fraction": review_fraction,
                             "threshold": after.attrs.get("threshold"),
                             "kappa": after.to_dict("records")}
@@ -143,6 +147,11 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
                                na_values=[""]).astype({"stratum": str})
     result["strata"] = strata_table.to_dict("records")
     result["flagged_strata"] = flagged_strata(strata_table)
+    # shift, apart from the flag: each stratum against the rest of gold (a difference with CI)
+    result["shift"] = to_builtin(stratum_shift(
+        align_with_gold(gold, gold_preds), strata, list(labels),
+        weights=kappa_weights_for(scale, kappa_weights), bootstrap=bootstrap,
+        confidence=confidence, seed=seed).to_dict("records"))
 
     if scope == "corpus" and len(gold_preds) == len(gold):
         exclude, population = prevalence_population(
@@ -173,8 +182,11 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
 
 def positional_audit(*, model: str, fixed: str, others: Sequence[str], reference: str,
                      sample: str, audit: str, orders: Sequence[str], labels: Sequence[str],
-                     confidence: float, bootstrap: int, seed: int) -> dict:
-    """Positional bias: the gold items under the fixed order and each of ``orders``."""
+                     confidence: float, bootstrap: int, seed: int, scale: str = "nominal",
+                     kappa_weights: str | None = None) -> dict:
+    """Positional bias: the gold items under the fixed order and each of ``orders`` (an
+    ordinal scale shown reversed is a legitimate test; its kappas between orders are
+    weighted as the codebook's)."""
     others = [others] if isinstance(others, str) else list(others or [])
     parts = {"fixed": fixed, **dict(zip(orders, others, strict=True))}
     frames = []
@@ -184,7 +196,8 @@ def positional_audit(*, model: str, fixed: str, others: Sequence[str], reference
     long = pd.concat(frames, ignore_index=True)
     gold = read_gold(reference, sample)
     res = run_positional_audit(long, reference=gold[["id", "reference"]], labels=labels,
-                               confidence=confidence, bootstrap=bootstrap, seed=seed)
+                               confidence=confidence, bootstrap=bootstrap, seed=seed,
+                               weights=kappa_weights_for(scale, kappa_weights))
     out = {"model": model, "orders": list(parts), "pairs": res.pairs.to_dict("records"),
            "selection": res.selection.to_dict("records"), "any_flip_rate": res.any_flip_rate,
            "chi2": res.chi2, "dof": res.dof, "p_value": res.p_value, "effect_w": res.effect_w,
@@ -199,7 +212,8 @@ def positional_audit(*, model: str, fixed: str, others: Sequence[str], reference
 
 def ensemble(*, predictions: Sequence[str], reference: str, sample: str, audit: str,
              votes: str, models: Sequence[str], labels: Sequence[str], confidence: float,
-             bootstrap: int, seed: int) -> dict:
+             bootstrap: int, seed: int, scale: str = "nominal",
+             kappa_weights: str | None = None) -> dict:
     """Majority vote of the machine coders on the gold set, scored like any coder (an item
     without any valid vote is an invalid answer: an error)."""
     paths = [predictions] if isinstance(predictions, str) else list(predictions)
@@ -212,7 +226,8 @@ def ensemble(*, predictions: Sequence[str], reference: str, sample: str, audit: 
     rate = agreement_rate(tables)
     scored = align_with_gold(gold[["id", "reference"]], vote[["id", "label"]])
     k = kappa_summary(scored["reference"], scored["label"], labels, confidence=confidence,
-                      bootstrap=bootstrap, seed=seed)
+                      bootstrap=bootstrap, seed=seed,
+                      weights=kappa_weights_for(scale, kappa_weights))
     res = {"models": list(models), "agreement": rate, "n": int(len(scored)),
            "ties": int(vote["tie"].sum()), "kappa": k,
            "disagreements": int((~vote["unanimous"]).sum()) if "unanimous" in vote else None,
@@ -241,3 +256,75 @@ def revalidation_sample(*, predictions: str, corpus: str, gold: str, train: str 
     for coder, path in zip(coders, sheets, strict=True):
         write_csv(coding_sheet(drawn, coder, seed), path)
     log.info("stage-5 re-validation sample: %d texts from %s's predictions", len(drawn), model)
+
+
+def revalidation_metrics(*, sample: str, reference: str, codes: str, predictions: str,
+                         gold_reference: str, gold_sample: str, corpus: str, metrics: str,
+                         table: str, model: str, labels: Sequence[str],
+                         strata: Sequence[str], confidence: float, bootstrap: int, seed: int,
+                         scale: str = "nominal", kappa_weights: str | None = None) -> dict:
+    """Stage 5 completed: the model on the coded re-validation sample, weighted by the design,
+    beside the sample as drawn and the gold set, with the differences (weighted - gold) and
+    their CIs, overall and per stratum of every ``strata`` column (corpus.strata).
+
+    The reference comes from the stage-5 import (rule import_revalidation_codes: the gold
+    rule for ties and missing codes); its counts are copied into ``metrics`` so the report
+    states them. Items left without a reference are counted and their cell's other items
+    carry their weight (:func:`textgauge.audits.revalidation.design_weights`).
+    """
+    from textgauge.audits.revalidation import revalidation_comparison, revalidation_table
+
+    weights = kappa_weights_for(scale, kappa_weights)
+    drawn = pd.read_parquet(sample)
+    ref = pd.read_parquet(reference)[["id", "reference"]]
+    corpus_df = pd.read_parquet(corpus)
+    strata = [s for s in strata if s in corpus_df.columns]
+    preds = pd.read_parquet(predictions)
+    design = drawn[["id", "cell", "cell_size", "cell_n", "inclusion_prob"]].merge(
+        corpus_df[["id", *strata]], on="id", how="left")
+    rev = align_with_gold(ref.merge(design, on="id", how="inner"), preds)
+    if rev.empty:
+        from textgauge.errors import InputDataError
+
+        raise InputDataError(
+            f"None of the {len(drawn)} stage-5 items has a reference label: the filled sheets "
+            "(audits.revalidation_codes) hold no code for the items of "
+            f"{sample}. Fill the label column of results/revalidation/sheets/<coder>.csv and "
+            "list the filled files under audits.revalidation_codes.")
+    gold = align_with_gold(read_gold(gold_reference, gold_sample)[["id", "reference"]].merge(
+        corpus_df[["id", *strata]], on="id", how="left"), preds)
+    res = revalidation_comparison(rev, gold, list(labels), strata, weights=weights,
+                                  n_boot=int(bootstrap), seed=seed, confidence=confidence)
+    import_summary = load_import_summary(codes)
+    counts = import_summary.get("counts", {})
+    out = {"model": model, "labels": list(labels), "strata_columns": strata,
+           "weights": weights or "unweighted", "confidence": confidence,
+           "n_boot": int(bootstrap), "seed": seed,
+           "n_sample": int(len(drawn)), "n_evaluated": int(len(rev)),
+           "n_excluded": int(len(drawn) - len(rev)), "n_cells": int(drawn["cell"].nunique()),
+           # cells whose every item lacks a reference: the weighted estimate cannot see them
+           "n_cells_without_reference": int(drawn["cell"].nunique() - rev["cell"].nunique()),
+           "n_gold": int(len(gold)), "counts": counts,
+           "ties": import_summary.get("ties"),
+           "design": ("stratified by predicted label x stratum; weights = cell size / coded "
+                      "items of the cell (inverse inclusion probabilities); bootstrap "
+                      "within cells"),
+           **res}
+    write_json_atomic(out, metrics)
+    write_csv(revalidation_table(res), table)
+    o, d = res["overall"], res["overall"]["difference"] or {}
+    log.info("stage 5 (%s): weighted kappa %.3f on %d of %d re-validation items vs %.3f on "
+             "gold (difference %.3f [%.3f, %.3f])", model, o["weighted"]["kappa"]["estimate"],
+             len(rev), len(drawn), o["gold"]["kappa"]["estimate"] if o["gold"] else float("nan"),
+             d.get("kappa", {}).get("estimate", float("nan")),
+             d.get("kappa", {}).get("ci_low", float("nan")),
+             d.get("kappa", {}).get("ci_high", float("nan")))
+    return out
+
+
+def load_import_summary(path: str) -> dict:
+    """The import summary (codes.json) of rule import_codes or import_revalidation_codes."""
+    import json
+    from pathlib import Path
+
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,4 +1,5 @@
-"""Rules of workflow/rules/finetune.smk: the train/validation split and encoder fine-tuning."""
+"""Rules of workflow/rules/finetune.smk: the train/validation split, encoder fine-tuning and
+the TF-IDF + logistic-regression baseline."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from textgauge.data import splits
 from textgauge.data.sheets import read_csv as read_sheet_csv
 from textgauge.errors import ConfigError
 from textgauge.io import build_manifest, write_json_atomic, write_parquet_atomic
-from textgauge.options import EncoderModel
+from textgauge.options import BaselineModel, EncoderModel
 
 log = logging.getLogger("textgauge")
 
@@ -55,5 +56,25 @@ def train_encoder(*, train: str, val: str, sample: str, model_dir: str, summary:
     for w in info["warnings"]:
         log.warning(w)
     info["manifest"] = build_manifest("train_encoder", None, model=model,
+                                      model_config=dict(settings))
+    write_json_atomic(info, summary)
+
+
+def train_baseline(*, train: str, val: str, sample: str, model_dir: str, summary: str,
+                   settings: Mapping[str, Any], labels: Sequence[str], model: str) -> None:
+    """Rule train_baseline: results/models/{model}/model/ (JSON + .npz, no pickle) and
+    training.json (sizes, class weights, validation macro-F1, vocabulary, versions)."""
+    from textgauge.training.baseline import fit_baseline, save_baseline
+
+    opts = BaselineModel.from_dict(settings, f"models.{model}")
+    pipe, info = fit_baseline(pd.read_parquet(train), pd.read_parquet(val), list(labels), opts,
+                              forbidden_ids=list(pd.read_parquet(sample)["id"]),
+                              sources=(train, val))
+    info["model_sha256"] = save_baseline(pipe, list(labels), model_dir)
+    for w in info["warnings"]:
+        log.warning(w)
+    log.info("%s: fitted on %d texts, validation macro-F1 %s, %d n-grams", model,
+             info["n_train"], info["val_macro_f1"], info["vocabulary_size"])
+    info["manifest"] = build_manifest("train_baseline", None, model=model,
                                       model_config=dict(settings))
     write_json_atomic(info, summary)

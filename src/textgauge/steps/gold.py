@@ -140,10 +140,11 @@ def simulate_coding(*, sheets: Sequence[str], truth: str, confusions: str,
                     adjudicator_accuracy: float = 0.95) -> None:
     """Rule simulate_coding (SYNTHETIC example only): fill the blinded sheets as the simulated
     coders (confusion matrices in ``confusions``, gold.simulate.coders) would."""
-    from textgauge.data.example import FRAMES, read_confusions, simulate_codes
+    from textgauge.data.example import confusion_labels, read_confusions, simulate_codes
 
     true = pd.read_csv(truth, dtype=str).set_index("id")["true_label"]
-    conf = read_confusions(confusions)
+    labs = confusion_labels(confusions)  # the frames, or the scale of the ordinal example
+    conf = read_confusions(confusions, labs)
     wide = {}
     for coder, sheet_path, out in zip(coders, sheets, coded, strict=True):
         if coder not in conf:
@@ -158,16 +159,16 @@ def simulate_coding(*, sheets: Sequence[str], truth: str, confusions: str,
                 f"gold.simulate is meant for the synthetic example: {len(unknown)} sheet id(s) "
                 f"have no simulated truth in {truth} (e.g. {unknown[:3]}). For real data "
                 "set gold.simulate: null (or run with --replace-workflow-config).")
-        sheet["label"] = simulate_codes(true.loc[sheet["id"]], coder, seed, conf).values
+        sheet["label"] = simulate_codes(true.loc[sheet["id"]], coder, seed, conf, labs).values
         write_csv(sheet, out)
         wide[coder] = sheet.set_index("id")["label"]
     table = pd.DataFrame(wide)
     disagree = table.index[table.nunique(axis=1) > 1]
-    k = len(FRAMES)
+    k = len(labs)
     acc = adjudicator_accuracy
     adj_conf = {"adjudicator": np.full((k, k), (1 - acc) / (k - 1))
                 + np.eye(k) * (acc - (1 - acc) / (k - 1))}
-    adj = simulate_codes(true.loc[disagree], "adjudicator", seed, adj_conf)
+    adj = simulate_codes(true.loc[disagree], "adjudicator", seed, adj_conf, labs)
     write_csv(pd.DataFrame({"id": disagree, "label": adj.values}), adjudication)
 
 

@@ -24,7 +24,7 @@ from textgauge.io import (
     write_manifest,
     write_parquet_atomic,
 )
-from textgauge.options import EncoderModel, LoraModel, PromptModel, run_settings
+from textgauge.options import BaselineModel, EncoderModel, LoraModel, PromptModel, run_settings
 from textgauge.secrets import redact_config
 
 log = logging.getLogger("textgauge")
@@ -35,7 +35,7 @@ def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels
             few_shot_pool: str | None = None, prompt: str | None = None, limits: Any = None,
             endpoint: Any = None, local_only: bool = False, seed: int = 0, checkpoint: str | None = None,
             threads: int | None = None, shard: str | None = None, order: str | None = None,
-            variant: str | None = None) -> None:
+            variant: str | None = None, scale: str = "nominal") -> None:
     """Rules predict_*: classify ``texts`` with ``model`` into ``predictions``.
 
     ``settings`` arrive with URL credentials redacted (they are a param Snakemake stores);
@@ -46,7 +46,7 @@ def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels
     fine-tuned model (its model/adapter folder sits beside it); ``prompt`` the template file
     (``settings["prompt"]`` unless a variant overrides it); ``shard``, ``order`` and
     ``variant`` are the wildcards of the variants (the order and the paraphrase are already
-    in ``settings``).
+    in ``settings``); ``scale`` is codebook.scale (an ordinal scale is named in the prompt).
     """
     from textgauge.inference.predictions import now_utc
 
@@ -56,6 +56,8 @@ def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels
     model_dir = str(Path(trained).parent / "model") if trained else None
     if isinstance(opts, EncoderModel):
         df = _predict_encoder(model, opts, items, model_dir, threads, stamp)
+    elif isinstance(opts, BaselineModel):
+        df = _predict_baseline(model, opts, items, model_dir, stamp)
     elif isinstance(opts, PromptModel):
         from textgauge.inference.predictions import make_backend
         from textgauge.inference.prompting import PromptTemplate, select_examples
@@ -66,7 +68,7 @@ def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels
             examples = select_examples(list(zip(pool["text"], pool["label"], strict=True)),
                                        opts.few_shot, seed)
         template = PromptTemplate.from_file(prompt or opts.prompt, labels, instructions,
-                                            examples)
+                                            examples, scale=scale)
         backend = make_backend(opts, local_only=local_only, threads=threads)
         df = _run_prompted(model, opts, backend, template, items, list(labels), checkpoint,
                            seed, stamp, opts.limits.max_fail_share)
@@ -75,7 +77,8 @@ def predict(*, texts: str, predictions: str, settings: Mapping[str, Any], labels
         from textgauge.inference.prompting import PromptTemplate
 
         assert isinstance(opts, LoraModel)
-        template = PromptTemplate.from_file(prompt or opts.prompt, labels, instructions)
+        template = PromptTemplate.from_file(prompt or opts.prompt, labels, instructions,
+                                            scale=scale)
         backend = lora_predictor(model_dir, opts, threads)
         trained_hash = backend.describe().get("prompt_hash_trained")
         if trained_hash not in (None, template.hash()):
@@ -124,6 +127,30 @@ def _predict_encoder(model: str, opts: EncoderModel, items: pd.DataFrame, model_
     training = json.loads((Path(model_dir).parent / "training.json").read_text())
     meta = {"model": model, "backend": f"transformers-encoder ({pred.precision_used})",
             "model_revision": f"fine-tuned from {training['base_model'].get('upstream')}",
+            "prompt_hash": None, "run_timestamp": stamp}
+    df["error"] = None
+    for k, v in meta.items():
+        df[k] = v
+    return df
+
+
+def _predict_baseline(model: str, opts: BaselineModel, items: pd.DataFrame,
+                      model_dir: str | None, stamp: str) -> pd.DataFrame:
+    """A TF-IDF + logistic-regression baseline: one vectorised pass over the texts."""
+    from sklearn import __version__ as sklearn_version
+
+    from textgauge.training.baseline import BaselinePredictor
+
+    if not model_dir:
+        raise InputDataError(f"{model}: a baseline needs its fitted model (rule train_baseline).")
+    pred = BaselinePredictor(model_dir)
+    df = pred.predict(list(items["id"]), list(items["text"]),
+                      batch_size=opts.limits.inference_batch_size)
+    training = json.loads((Path(model_dir).parent / "training.json").read_text())
+    meta = {"model": model, "backend": f"scikit-learn {sklearn_version} (TF-IDF + logistic "
+                                       "regression)",
+            "model_revision": f"fitted on {training.get('n_train')} training texts "
+                              f"(arrays sha256 {pred.sha256[:12]})",
             "prompt_hash": None, "run_timestamp": stamp}
     df["error"] = None
     for k, v in meta.items():

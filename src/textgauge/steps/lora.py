@@ -39,7 +39,7 @@ def label_noise(*, train: str, sheet: str, summary: str, labels: Sequence[str], 
 def train_lora(*, train: str, val: str, sample: str, prompt: str | None = None, adapter: str,
                summary: str, settings: Mapping[str, Any], labels: Mapping[str, str],
                instructions: str = "", model: str = "lora",
-               threads: int | None = None) -> dict[str, Any]:
+               threads: int | None = None, scale: str = "nominal") -> dict[str, Any]:
     """Rule train_lora: results/models/{model}/adapter/ and training.json."""
     from textgauge.inference.prompting import PromptTemplate
     from textgauge.training.lora import train_lora as train_adapter
@@ -49,7 +49,8 @@ def train_lora(*, train: str, val: str, sample: str, prompt: str | None = None, 
 
         torch.set_num_threads(threads)
     opts = LoraModel.from_dict(settings, f"models.{model}")
-    template = PromptTemplate.from_file(prompt or opts.prompt, labels, instructions)
+    template = PromptTemplate.from_file(prompt or opts.prompt, labels, instructions,
+                                        scale=scale)
     info = train_adapter(pd.read_parquet(train), pd.read_parquet(val), list(labels), opts,
                          template, str(Path(adapter).parent),
                          forbidden_ids=list(pd.read_parquet(sample)["id"].astype(str)))

@@ -29,6 +29,7 @@ from textgauge.data.ids import normalise_ids
 from textgauge.data.sheets import read_csv as read_sheet_csv
 from textgauge.errors import InputDataError, format_rows
 from textgauge.io import write_json_atomic, write_parquet_atomic
+from textgauge.stats.classification import kappa_weights_for
 
 log = logging.getLogger("textgauge")
 
@@ -101,7 +102,8 @@ def import_error_sheet(*, model: str, coded: str, sheet: str, patterns: str) -> 
 
 def retest(*, model: str, current: str, current_manifest: str | None, earlier: str,
            earlier_manifest: str | None, reference: str, retest: str, labels: Sequence[str],
-           confidence: float, bootstrap: int, seed: int) -> dict:
+           confidence: float, bootstrap: int, seed: int, scale: str = "nominal",
+           kappa_weights: str | None = None) -> dict:
     """Temporal test-retest: the current run against a stored earlier run, on the gold set.
 
     ``earlier_manifest`` is the ``<name>.manifest.json`` kept beside the earlier predictions
@@ -112,7 +114,8 @@ def retest(*, model: str, current: str, current_manifest: str | None, earlier: s
     gold = pd.read_parquet(reference)[["id", "reference"]]
     res = test_retest(pd.read_parquet(current), pd.read_parquet(earlier),
                       _read_json(current_manifest), _read_json(earlier_manifest), gold=gold,
-                      labels=labels, bootstrap=bootstrap, confidence=confidence, seed=seed)
+                      labels=labels, bootstrap=bootstrap, confidence=confidence, seed=seed,
+                      weights=kappa_weights_for(scale, kappa_weights))
     flips = res.flips.rename(columns={"label_earlier": "earlier", "label_current": "current"})
     cols = [c for c in ("id", "earlier", "current", "reference") if c in flips.columns]
     diff = res.manifest_diff.assign(
@@ -146,9 +149,11 @@ def _short(value: Any, limit: int = 120) -> Any:
 def prompt_stability(*, model: str, base: str, variants: Sequence[str], reference: str,
                      audit: str, base_prompt: str, templates: Sequence[str],
                      labels: Sequence[str], confidence: float, bootstrap: int,
-                     seed: int) -> dict:
-    """Prompt stability: the gold set under the configured prompt and its paraphrases."""
-    del labels  # alpha takes the categories the answers use
+                     seed: int, scale: str = "nominal") -> dict:
+    """Prompt stability: the gold set under the configured prompt and its paraphrases
+    (the ordinal alpha over the scale for an ordinal codebook; else the nominal alpha over
+    the categories the answers use)."""
+    ordinal = kappa_weights_for(scale) is not None
     variants = [variants] if isinstance(variants, str) else list(variants)
     gold = pd.read_parquet(reference)[["id", "reference"]]
     ids = set(gold["id"].astype(str))
@@ -165,7 +170,9 @@ def prompt_stability(*, model: str, base: str, variants: Sequence[str], referenc
                       "prompt_hash": hashes[0] if len(hashes) == 1 else hashes})
     long = pd.concat(frames, ignore_index=True)
     res = run_prompt_stability(long, run_col=None, gold=gold, bootstrap=bootstrap,
-                               confidence=confidence, seed=seed)
+                               confidence=confidence, seed=seed,
+                               level="ordinal" if ordinal else "nominal",
+                               categories=list(labels) if ordinal else None)
     per = res.per_variant.copy()
     wide = long.assign(label=prediction_labels(long, invalid="drop")).pivot(
         index="id", columns="prompt_variant", values="label")

@@ -5,6 +5,9 @@
 * :func:`evaluate` (rule ``evaluate``): one machine coder against the reference labels and
   against each human coder, with CIs, per class and per stratum, and the decision against
   ``kappa_threshold``.
+* :func:`compare` (rule ``compare``): paired differences of the coders on the same gold items,
+  machine against machine and machine against the human coders on equal terms
+  (leave-one-coder-out references; :mod:`textgauge.stats.paired`).
 
 Every statistic comes from :mod:`textgauge.stats`. Invalid/failed answers, and gold items the
 coder never answered, count as errors (the one rule of
@@ -34,8 +37,10 @@ from textgauge.stats import (
     classification_summary,
     decide,
     kappa_summary,
+    kappa_weights_for,
     krippendorff_alpha_long,
     macro_f1_summary,
+    ordinal_summary,
     per_class_f1_ci,
 )
 from textgauge.stats import (
@@ -64,10 +69,21 @@ def _read_codes(path: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ the human ceiling
+def _scale_record(scale: str | None, kappa_weights: str | None) -> dict[str, Any]:
+    """What metrics.json records about the codebook's scale (None weights: unweighted)."""
+    weights = kappa_weights_for(scale, kappa_weights)
+    return {"scale": scale or "nominal", "kappa_weights": weights,
+            "alpha_level": "ordinal" if weights else "nominal"}
+
+
 def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str | None,
                     metrics: str, pairwise: str, labels: Sequence[str], seed: int,
-                    kappa_threshold: float, confidence: float, bootstrap: int) -> dict:
+                    kappa_threshold: float, confidence: float, bootstrap: int,
+                    scale: str = "nominal", kappa_weights: str | None = None) -> dict:
     """Krippendorff's alpha over all coders and Cohen's kappa for each pair of coders.
+
+    For an ordinal codebook (``scale`` "ordinal", ``labels`` in scale order) the kappas are
+    weighted with ``kappa_weights`` and alpha is the ordinal alpha (:func:`_scale_record`).
 
     ``truth`` and ``coders`` (the simulated truth and the coders' confusion matrices) are
     given for the synthetic example only: the known population kappas go beside the
@@ -75,11 +91,13 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
     """
     del sample  # a dependency: the codes belong to this sample
     labels = list(labels)
+    sc = _scale_record(scale, kappa_weights)
+    weights = sc["kappa_weights"]
     codes_df = _read_codes(codes)
     coder_names = list(dict.fromkeys(codes_df["coder"]))
     alpha = krippendorff_alpha_long(codes_df, unit="id", coder="coder", label="label",
-                                    n_boot=bootstrap, seed=seed, confidence=confidence,
-                                    categories=labels)
+                                    level=sc["alpha_level"], n_boot=bootstrap, seed=seed,
+                                    confidence=confidence, categories=labels)
     wide = codes_df.pivot(index="id", columns="coder", values="label")
     rows = []
     if len(coder_names) <= MAX_PAIRWISE_CODERS:
@@ -89,7 +107,7 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
                 continue
             rows.append({"coder_1": a, "coder_2": b, **kappa_summary(
                 both[a], both[b], labels, confidence=confidence, bootstrap=bootstrap,
-                seed=seed)})
+                seed=seed, weights=weights)})
     pairs = pd.DataFrame(rows)
     write_csv(pairs, pairwise)
     out: dict[str, Any] = {
@@ -97,13 +115,14 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
         "codes_per_item": float(codes_df.groupby("id").size().mean()),
         "alpha": alpha.to_dict(), "pairwise": pairs.to_dict("records"),
         "kappa_threshold": kappa_threshold, "confidence": confidence, "n_boot": bootstrap,
+        **sc,
     }
     if len(pairs):
         out["ceiling_kappa"] = float(pairs["kappa"].mean())
     if truth and coders:
         out["simulated_truth"] = simulated_truth(codes_df, truth, coders, labels,
                                                  confidence=confidence, bootstrap=bootstrap,
-                                                 seed=seed)
+                                                 seed=seed, weights=weights)
     write_json_atomic(out, metrics)
     log.info("human agreement: alpha=%.3f [%.3f, %.3f] over %d items, %d coders",
              alpha.estimate, alpha.ci_low, alpha.ci_high, wide.shape[0], len(coder_names))
@@ -119,29 +138,31 @@ def _prompt_hash(preds: pd.DataFrame) -> str | None:
 
 
 def simulated_truth(codes: pd.DataFrame, truth: str, coders: str, labels: Sequence[str], *,
-                    confidence: float, bootstrap: int, seed: int) -> dict:
-    """Known population agreement of the simulated coders, next to the sample estimates."""
+                    confidence: float, bootstrap: int, seed: int,
+                    weights: str | None = None) -> dict:
+    """Known population agreement of the simulated coders, next to the sample estimates
+    (both weighted with ``weights`` for an ordinal codebook)."""
     from textgauge.data.example import read_confusions, true_accuracy_kappa, true_kappa
 
     true_label = pd.read_csv(truth, dtype=str).set_index("id")["true_label"]
-    mats = read_confusions(coders)
+    mats = read_confusions(coders, labels)
     prevalence = (true_label.value_counts(normalize=True)
                   .reindex(list(labels), fill_value=0).to_numpy())
     wide = codes.pivot(index="id", columns="coder", values="label")
     out: dict[str, Any] = {"prevalence": dict(zip(labels, prevalence.round(4).tolist(),
                                                   strict=True)), "pairs": [], "coders": []}
     names = [c for c in wide.columns if c in mats]
-    kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
+    kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed, "weights": weights}
     for a, b in itertools.combinations(names, 2):
         both = wide[[a, b]].dropna()
         est = kappa_summary(both[a], both[b], labels, **kw)
-        out["pairs"].append({"coder_1": a, "coder_2": b,
-                             "true_kappa": true_kappa(prevalence, mats[a], mats[b]), **est})
+        out["pairs"].append({"coder_1": a, "coder_2": b, "true_kappa": true_kappa(
+            prevalence, mats[a], mats[b], weights), **est})
     for c in names:
         col = wide[c].dropna()
         est = kappa_summary(true_label.loc[col.index], col, labels, **kw)
         out["coders"].append({"coder": c, "true_kappa_vs_truth":
-                              true_accuracy_kappa(prevalence, mats[c]), **est})
+                              true_accuracy_kappa(prevalence, mats[c], weights), **est})
     return out
 
 
@@ -151,7 +172,8 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
              vs_coders: str, labels: Sequence[str], strata: Sequence[str], seed: int,
              kappa_threshold: float, confidence: float, bootstrap: int,
              training: str | None = None, settings: Mapping[str, Any] | None = None,
-             ledger: str | None = None, evaluated_on: str = "gold") -> dict:
+             ledger: str | None = None, evaluated_on: str = "gold",
+             scale: str = "nominal", kappa_weights: str | None = None) -> dict:
     """One machine coder on the gold set: metrics.json and the tidy tables beside it.
 
     ``settings`` (the model's answer settings), the prompt hash of the predictions and, for a
@@ -162,8 +184,15 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
     Rule evaluate_development (workflow/rules/development.smk) passes ``evaluated_on``
     "development", no ``ledger``, and the development sample's own codes, reference and human
     agreement: metrics.json says which sample it measured and where its human ceiling is from.
+
+    For an ordinal codebook (``scale`` "ordinal", ``labels`` in scale order) every kappa
+    (overall, against each coder, per stratum) is weighted with ``kappa_weights``, the
+    confusion matrix is in scale order, and metrics.json gains an ``ordinal`` block
+    (:func:`textgauge.stats.ordinal_summary`: exact, off-by-one, within-one, MAE with CIs).
     """
     labels = list(labels)
+    sc = _scale_record(scale, kappa_weights)
+    weights = sc["kappa_weights"]
     preds = pd.read_parquet(predictions)
     ref = pd.read_parquet(reference)
     gold_sample = pd.read_parquet(sample)
@@ -180,7 +209,7 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
     y_true, y_pred = scored["reference"], scored["label"]
     kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
 
-    k = kappa_summary(y_true, y_pred, labels, **kw)
+    k = kappa_summary(y_true, y_pred, labels, **kw, weights=weights)
     f1 = macro_f1_summary(y_true, y_pred, labels, **kw)
     cls, per_class_df, cm = classification_summary(y_true, y_pred, labels)
     if len(scored) >= MIN_PAIR_ITEMS and bootstrap:
@@ -200,10 +229,12 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
         both = wide[c].dropna().to_frame("human").join(answer.rename("model"), how="inner")
         if len(both) >= MIN_PAIR_ITEMS:
             vs.append({"model": model, "coder": c,
-                       **kappa_summary(both["human"], both["model"], labels, **kw)})
+                       **kappa_summary(both["human"], both["model"], labels, **kw,
+                                       weights=weights)})
     write_csv(pd.DataFrame(vs), vs_coders)
 
-    table = per_stratum_table(scored, strata, labels, kappa_threshold=kappa_threshold, **kw)
+    table = per_stratum_table(scored, strata, labels, kappa_threshold=kappa_threshold, **kw,
+                              weights=weights)
     write_csv(table, per_stratum)
 
     human_metrics = json.loads(Path(human).read_text(encoding="utf-8"))
@@ -226,7 +257,10 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
                           "kappa": human_metrics.get("ceiling_kappa"),
                           "from": f"the human codes of the {evaluated_on} sample"},
         "mean_confidence": float(conf.mean()) if conf.notna().any() else None,
+        **sc,
     }
+    # an ordinal codebook: how far off, in scale steps (None for a nominal one)
+    out["ordinal"] = ordinal_summary(y_true, y_pred, labels, **kw) if weights else None
     entry = ledger_entry(model, out, prompt_hash=_prompt_hash(preds), settings=settings,
                          training=json.loads(Path(training).read_text(encoding="utf-8"))
                          if training else None)
@@ -241,3 +275,125 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
              k["kappa"], k["ci_low"], k["ci_high"], f1["estimate"], len(scored),
              100 * out["coverage"], out["decision"])
     return out
+
+
+# ------------------------------------------------------------------ paired comparisons
+#: how the comparisons are made, written into comparisons.json (the methods text reads it)
+COMPARE_RULE = ("paired bootstrap over gold items (each item carries its reference and both "
+                "coders' answers); percentile CI of the difference")
+
+
+def _coder_mode(codes: pd.DataFrame) -> tuple[str, str]:
+    """"pairwise" (each human coder on their own) or "crowd" (the average coder), and why."""
+    wide = codes.pivot(index="id", columns="coder", values="label")
+    n = wide.shape[1]
+    if n > MAX_PAIRWISE_CODERS:
+        return "crowd", (f"{n} coders (more than {MAX_PAIRWISE_CODERS}): compared with the "
+                         "average coder")
+    coded = wide.notna().astype(int)
+    shared = coded.T @ coded
+    best = max((int(shared.iloc[i, j]) for i in range(n) for j in range(i + 1, n)), default=0)
+    if best < MIN_PAIR_ITEMS:
+        return "crowd", (f"no two coders share {MIN_PAIR_ITEMS} items (at most {best}): "
+                         "compared with the average coder")
+    return "pairwise", f"{n} coders sharing items: each coder on their own, and the average"
+
+
+def _finding(a: str, b: str, ci_low: float, ci_high: float) -> str:
+    """What a machine-machine CI says, in words."""
+    if not (pd.notna(ci_low) and pd.notna(ci_high)):
+        return "undetermined"
+    if ci_low > 0:
+        return f"{a} above {b}"
+    if ci_high < 0:
+        return f"{a} below {b}"
+    return "no difference shown"
+
+
+def compare(*, predictions: str | Sequence[str], reference: str, codes: str, sample: str,
+            comparisons: str, table: str, models: Sequence[str], labels: Sequence[str],
+            seed: int, confidence: float, bootstrap: int, scale: str | None = "nominal",
+            kappa_weights: str | None = "quadratic") -> dict:
+    """Paired comparisons on the gold items: every pair of machine coders (difference in kappa
+    and macro-F1 against the reference) and every machine coder against the human coders on
+    equal terms (leave-one-coder-out references; :mod:`textgauge.stats.paired`).
+
+    With more than :data:`MAX_PAIRWISE_CODERS` coders, or no two coders sharing
+    :data:`MIN_PAIR_ITEMS` items (crowd codes), the model is compared with the average
+    coder only. Items are those of the gold reference (as in rule evaluate); codes of other
+    items, leave-one-out ties and items without another code are counted in the output.
+    """
+    from textgauge.stats import (
+        human_model_comparison,
+        kappa_weights_for,
+        paired_comparison,
+        verdict_vs_humans,
+    )
+
+    del sample  # a dependency: the codes and reference belong to this sample
+    labels, models = list(labels), list(models)
+    paths = [predictions] if isinstance(predictions, str) else list(predictions)
+    if len(paths) != len(models):
+        raise InputDataError(f"compare got {len(paths)} prediction files for {len(models)} "
+                             "models; pass one per model, in the same order.")
+    weights = kappa_weights_for(scale, kappa_weights)
+    gold = pd.read_parquet(reference)[["id", "reference"]]
+    answers = {}
+    for m, p in zip(models, paths, strict=True):
+        scored = align_with_gold(gold, pd.read_parquet(p))  # invalid/unanswered -> errors
+        answers[m] = scored.set_index("id")
+    kw = {"weights": weights, "confidence": confidence, "n_boot": int(bootstrap), "seed": seed}
+    rows: list[dict[str, Any]] = []
+
+    def tidy(kind: str, a: str, b: str, res: Mapping[str, Any], n_ties: int | None) -> None:
+        """One row per statistic; its verdict read off that statistic's own CI."""
+        for stat in ("kappa", "macro_f1"):
+            r = res[stat]
+            verdict = (_finding(a, b, r["ci_low"], r["ci_high"]) if kind == "machine-machine"
+                       else verdict_vs_humans(r["ci_low"], r["ci_high"]))
+            rows.append({"kind": kind, "coder_a": a, "coder_b": b, "statistic": stat,
+                         "estimate_a": r["estimate_a"], "estimate_b": r["estimate_b"],
+                         "difference": r["difference"], "ci_low": r["ci_low"],
+                         "ci_high": r["ci_high"], "n": r["n"], "n_units": r["n_units"],
+                         "n_ties": n_ties, "weights": r["weights"], "verdict": verdict,
+                         "confidence": r["confidence"], "n_boot": r["n_boot"]})
+
+    machine = []
+    for a, b in itertools.combinations(models, 2):
+        both = answers[a][["reference", "label"]].join(
+            answers[b]["label"].rename("label_b"))
+        res = paired_comparison(both["reference"], both["label"], both["label_b"], labels,
+                                **kw)
+        finding = _finding(a, b, res["kappa"]["ci_low"], res["kappa"]["ci_high"])
+        machine.append({"coder_a": a, "coder_b": b, "n": int(len(both)), **res,
+                        "finding": finding})
+        tidy("machine-machine", a, b, res, None)
+
+    human_codes = _read_codes(codes)
+    human_codes = human_codes.assign(id=human_codes["id"].astype(str))
+    on_gold = human_codes["id"].isin(set(gold["id"].astype(str)))
+    n_outside = int(human_codes.loc[~on_gold, "id"].nunique())
+    human_codes = human_codes.loc[on_gold]
+    mode, why = _coder_mode(human_codes) if len(human_codes) else ("pairwise", "no human code")
+    vs_humans = {}
+    for m in models:
+        out = human_model_comparison(human_codes, answers[m]["label"], labels, mode=mode,
+                                     min_items=MIN_PAIR_ITEMS, **kw)
+        vs_humans[m] = out
+        for c in out["comparisons"]:
+            tidy("machine-human", m, c["coder"], c, c["n_ties"])
+    result = {
+        "models": models, "labels": labels, "mode": mode, "mode_reason": why,
+        "n_coders": int(human_codes["coder"].nunique()), "n_gold_items": int(len(gold)),
+        "codes_outside_gold": n_outside, "weights": weights or "unweighted",
+        "confidence": confidence, "n_boot": int(bootstrap), "seed": seed, "method": COMPARE_RULE,
+        "machine_pairs": machine, "vs_humans": vs_humans,
+    }
+    write_json_atomic(result, comparisons)
+    tidy_table = pd.DataFrame(rows)
+    if len(tidy_table):
+        tidy_table["n_ties"] = tidy_table["n_ties"].astype("Int64")  # none for machine pairs
+    write_csv(tidy_table, table)
+    for m in models:
+        log.info("%s vs human coders (%s mode): %s", m, mode, vs_humans[m]["verdict"])
+    return result

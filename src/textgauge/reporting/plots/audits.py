@@ -137,3 +137,39 @@ def plot_stratum_forest(table: pd.DataFrame, metric: str = "kappa",
     ax.set(xlabel=metric, title=title or f"{metric} by stratum ({level})")
     ax.legend(fontsize="small", loc="lower left")
     return fig
+
+
+def plot_difference_forest(rows: pd.DataFrame, metrics: tuple[str, ...] = ("kappa",),
+                           title: str = "Difference with CI",
+                           xlabel: str = "difference") -> Figure:
+    """Forest plot of differences with CIs around a 0 line (no threshold: a difference says
+    whether two parts differ, not whether either passes).
+
+    ``rows``: one row per comparison with ``name`` and, per metric, ``{metric}``,
+    ``{metric}_ci_low``, ``{metric}_ci_high`` (e.g. the per-stratum shift of
+    :func:`textgauge.audits.strata.stratum_shift`: each stratum minus the rest of gold; or
+    stage 5: re-validation minus gold). A CI that excludes 0 is drawn in red.
+    """
+    n = len(rows)
+    fig, ax = _figure(6.0, max(2.5, 0.4 * n * len(metrics) + 1.2))
+    y = np.arange(n, dtype=float)
+    offsets = np.linspace(-0.15, 0.15, len(metrics)) if len(metrics) > 1 else [0.0]
+    markers = ("o", "s", "^", "D")
+    for j, metric in enumerate(metrics):
+        est = rows[metric].to_numpy(dtype=float)
+        lo = rows[f"{metric}_ci_low"].to_numpy(dtype=float)
+        hi = rows[f"{metric}_ci_high"].to_numpy(dtype=float)
+        for i in range(n):
+            off = np.isfinite(lo[i]) and np.isfinite(hi[i]) and (lo[i] > 0 or hi[i] < 0)
+            colour = "#c44e52" if off else ("#4c72b0" if j == 0 else "#55a868")
+            yi = y[i] + offsets[j]
+            if np.isfinite(lo[i]) and np.isfinite(hi[i]):
+                ax.plot([lo[i], hi[i]], [yi, yi], color=colour)
+            ax.plot(est[i], yi, markers[j % len(markers)], color=colour,
+                    label=metric if i == 0 else None)
+    ax.axvline(0, color="black", lw=1, label="no difference")
+    ax.set_yticks(y, [str(s) for s in rows["name"]])
+    ax.invert_yaxis()
+    ax.set(xlabel=xlabel, title=title)
+    ax.legend(fontsize="small", loc="lower left")
+    return fig

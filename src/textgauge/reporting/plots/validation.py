@@ -106,3 +106,29 @@ def training_curves(history: Sequence[Mapping[str, Any]], title: str) -> Figure:
     ax.legend(fontsize=7, loc="upper left")
     ax.set_title(title, fontsize=9)
     return fig
+
+
+def difference_forest(rows: Sequence[Mapping[str, Any]], title: str = "",
+                      confidence: float = 0.95, statistic: str = "Cohen's kappa") -> Figure:
+    """Paired differences (A - B) with CIs, one row per comparison, and the line of no
+    difference: a CI that crosses it shows no difference between the two coders."""
+    fig, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    ax.axvline(0, color="black", lw=1)
+    for yi, r in zip(y, rows, strict=True):
+        d, lo, hi = (float(r[k]) if r[k] is not None else np.nan
+                     for k in ("difference", "ci_low", "ci_high"))
+        color = "tab:green" if r.get("human") else "tab:blue"
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.errorbar(d, yi, xerr=[[d - lo], [hi - d]], fmt="o", color=color, capsize=3)
+        else:
+            ax.plot(d, yi, "o", color=color)
+        ax.text(1.02, yi, f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}] n={r['n']}", va="center",
+                fontsize=7, transform=ax.get_yaxis_transform())
+    ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
+    lim = max([0.1] + [abs(float(r[k])) for r in rows for k in ("ci_low", "ci_high")
+                       if r[k] is not None and np.isfinite(float(r[k]))])
+    ax.set_xlim(-1.05 * lim, 1.05 * lim)
+    ax.set_xlabel(f"difference in {statistic} ({100 * confidence:g}% paired bootstrap CI)")
+    ax.set_title(title, fontsize=9)
+    return fig
