@@ -77,6 +77,17 @@ def test_shift_is_the_stratum_minus_the_rest_with_a_ci():
         assert r["n"] + r["n_rest"] == len(gold)
         assert r["n_boot"] == 300 and r["confidence"] == 0.95
     assert t.loc["C", "shifted"] and t.loc["C", "kappa_diff_ci_high"] < 0
+    # the methods sentence names the shifted stratum with its difference and CI, and only it
+    from textgauge.reporting.report import shift_sentence
+
+    text = shift_sentence(out.to_dict("records"))
+    c = t.loc["C"]
+    assert (f"party = C ({c['kappa_diff']:+.2f}, {c['kappa_diff_ci_low']:+.2f} to "
+            f"{c['kappa_diff_ci_high']:+.2f})") in text
+    assert "each of 3 strata" in text
+    for party, row in t.iterrows():  # A and B are better than a rest that holds C
+        assert (f"party = {party} (" in text) == bool(row["shifted"])
+    assert shift_sentence([]) == ""
     # seeded
     again = stratum_shift(gold, ["party"], LABELS, bootstrap=300, seed=4)
     pd.testing.assert_frame_equal(out, again)
@@ -97,6 +108,9 @@ def test_a_coder_failing_everywhere_is_flagged_but_not_shifted():
     shift = stratum_shift(gold, ["party"], LABELS, bootstrap=300, seed=1)
     assert not shift["shifted"].any()
     assert ((shift["kappa_diff_ci_low"] < 0) & (shift["kappa_diff_ci_high"] > 0)).all()
+    from textgauge.reporting.report import shift_sentence
+
+    assert "no stratum differs from the rest" in shift_sentence(shift.to_dict("records"))
 
 
 def test_shift_of_a_single_stratum_says_so():
@@ -105,6 +119,9 @@ def test_shift_of_a_single_stratum_says_so():
     gold = _shift_gold(60).assign(party="A")
     out = stratum_shift(gold, ["party"], LABELS, bootstrap=50)
     assert len(out) == 1 and np.isnan(out.loc[0, "kappa_diff"]) and "whole" in out.loc[0, "note"]
+    from textgauge.reporting.report import shift_sentence
+
+    assert shift_sentence(out.to_dict("records")) == ""  # nothing compared, nothing claimed
 
 
 def test_shift_figure_has_a_zero_line():
@@ -118,3 +135,22 @@ def test_shift_figure_has_a_zero_line():
     ax = fig.axes[0]
     assert any(list(line.get_xdata()) == [0, 0] for line in ax.get_lines())
     assert ax.get_title() == "shift"
+
+
+def test_shift_of_a_stratum_with_one_category_has_a_note_not_a_crash():
+    """Real data: a small stratum whose reference and answers are all one label has no
+    kappa; its row says so (seen on the Benoit et al. manifestos, a party with 3 sentences)."""
+    from textgauge.audits.strata import stratum_shift
+    from textgauge.reporting.report import shift_sentence
+
+    gold = _shift_gold(300)
+    one = gold.index[:3]
+    gold.loc[one, "party"] = "tiny"
+    gold.loc[one, "reference"] = LABELS[0]
+    gold.loc[one, "label"] = LABELS[0]
+    out = stratum_shift(gold, ["party"], LABELS, bootstrap=100, seed=2)
+    tiny = out.set_index("stratum").loc["tiny"]
+    assert not tiny["shifted"] and "undefined" in tiny["note"]
+    assert pd.isna(pd.to_numeric(tiny["kappa_diff"], errors="coerce"))
+    text = shift_sentence(out.to_dict("records"))
+    assert "tiny" not in text and "each of 3 strata" in text  # A, B and C compared

@@ -105,3 +105,45 @@ def test_compare_uses_the_average_coder_for_crowd_codes_and_weights_kappa(tmp_pa
     ties = out["vs_humans"]["good"]["reference"]["n_ties"]
     assert "crowd" in text and "linear-weighted" in text and f"{ties} had a tied" in text
     assert "poor: below human coders" in text
+    # the crowd's ceiling in the forest plot: each model and, last, the average human coder
+    # against the same leave-one-out majority, each with its own CI around its estimate
+    from textgauge.reporting.report import average_coder_rows
+
+    rows = average_coder_rows(out)
+    assert [r["name"] for r in rows] == ["good vs leave-one-out majority",
+                                         "poor vs leave-one-out majority",
+                                         "human: average coder vs leave-one-out majority"]
+    assert rows[-1]["human"] and rows[-1]["n"] == 3 * n
+    for r in rows:
+        assert r["ci_low"] <= r["kappa"] <= r["ci_high"]
+    k = out["vs_humans"]["good"]["comparisons"][0]["kappa"]
+    assert rows[0]["kappa"] == k["estimate_a"] and rows[-1]["kappa"] == k["estimate_b"]
+    assert rows[1]["ci_high"] < rows[-1]["ci_low"]  # the poor coder is below the crowd
+
+
+def test_compare_with_a_single_human_coder_claims_no_human_comparison(tmp_path):
+    """One human coder: no leave-one-out reference exists; the output, the methods and the
+    forest plot say so instead of calling one coder a crowd."""
+    from textgauge.reporting.methods import comparison_sentence
+    from textgauge.reporting.report import average_coder_rows, comparison_view
+    from textgauge.steps.validate import compare
+
+    rng = np.random.default_rng(4)
+    n = 40
+    ids = [f"s{i}" for i in range(n)]
+    truth = rng.choice(LABELS, n)
+    pd.DataFrame({"id": ids, "coder": "only", "label": truth}).to_parquet(tmp_path / "c.parquet")
+    pd.DataFrame({"id": ids, "reference": truth}).to_parquet(tmp_path / "r.parquet")
+    pd.DataFrame({"id": ids}).to_parquet(tmp_path / "s.parquet")
+    pd.DataFrame({"id": ids, "label": truth, "status": "ok"}).to_parquet(tmp_path / "m.parquet")
+    out = compare(predictions=str(tmp_path / "m.parquet"), reference=str(tmp_path / "r.parquet"),
+                  codes=str(tmp_path / "c.parquet"), sample=str(tmp_path / "s.parquet"),
+                  comparisons=str(tmp_path / "c.json"), table=str(tmp_path / "c.csv"),
+                  models=["m"], labels=LABELS, seed=1, confidence=0.95, bootstrap=100)
+    assert out["mode"] == "pairwise" and "single human coder" in out["mode_reason"]
+    v = out["vs_humans"]["m"]
+    assert v["comparisons"] == [] and v["verdict"] == "undetermined"
+    assert v["reference"]["n_pairs_excluded"] == n  # every code counted, none compared
+    assert "single human coder" in comparison_sentence(out)
+    assert "crowd" not in comparison_sentence(out)
+    assert comparison_view(out)["rows"] == [] and average_coder_rows(out) == []

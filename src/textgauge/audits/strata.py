@@ -135,8 +135,11 @@ def stratum_shift(
             row.update({stat: diff["first"], f"{stat}_rest": diff["second"],
                         f"{stat}_diff": diff["estimate"], f"{stat}_diff_ci_low": diff["ci_low"],
                         f"{stat}_diff_ci_high": diff["ci_high"]})
-        lo, hi = row["kappa_diff_ci_low"], row["kappa_diff_ci_high"]
-        if not np.isfinite(row["kappa_diff"]):
+        # an undefined statistic arrives as None (JSON-ready) or NaN
+        est, lo, hi = (pd.to_numeric(pd.Series([row[k]], dtype=object), errors="coerce")
+                       .astype(float).iloc[0]
+                       for k in ("kappa_diff", "kappa_diff_ci_low", "kappa_diff_ci_high"))
+        if not np.isfinite(est):
             row["note"] = "kappa undefined in the stratum or the rest (one category only)"
         else:
             row["shifted"] = bool(np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0))

@@ -188,6 +188,9 @@ def comparison_sentence(comparisons: Mapping[str, Any]) -> str:
     if not models or not c["vs_humans"]:
         return text
     ref = c["vs_humans"][models[0]]["reference"]
+    if c["n_coders"] < 2:
+        return (f"{text} With a single human coder there is no leave-one-out reference, so no "
+                "machine coder was compared with human coders.")
     if c["mode"] == "crowd":
         how = ("Because the gold items were coded by a crowd "
                f"({c['n_coders']} coders), each machine coder was compared with the average "

@@ -34,7 +34,7 @@ from textgauge.reporting.methods import (
 )
 from textgauge.reporting.plots import audits as plots_audit
 from textgauge.reporting.plots import validation as plots
-from textgauge.stats import OVERALL
+from textgauge.stats import AVERAGE_CODER, OVERALL
 
 #: the flag rule, in the words the report prints
 FLAG_RULE = ("a stratum is flagged when the upper bound of its kappa CI lies below the "
@@ -121,6 +121,7 @@ def methods_text(config: Mapping[str, Any], human: Mapping[str, Any], models: Se
             f"threshold kappa >= {m['kappa_threshold']:.2f} the result is {m['decision']}."
             + (f" {ordinal_sentence(m['ordinal'])}" if m.get("ordinal") else "")
             + (f" Flagged strata ({FLAG_RULE}): {', '.join(flagged)}." if flagged else "")
+            + shift_sentence((m.get("audit") or {}).get("shift"))
             # the gold-set ledger: how many configurations were tried on the test set
             + (f" {m['ledger_sentence']}" if m.get("ledger_sentence") else ""))
     errs = [f"{m['model']}: {m['audit']['n_errors']} of {m['audit']['n_gold']}"
@@ -187,6 +188,22 @@ def audit_sections(outputs: Sequence[tuple[str | Path, Any]],
         if model in out["models"]:
             out["models"][model].update(parts)
     return out
+
+
+def shift_sentence(rows: Sequence[Mapping[str, Any]] | None) -> str:
+    """" Shift between strata (...): ..." for the methods (audit.json ``shift``), or ""."""
+    compared = [r for r in rows or [] if r.get("kappa_diff") is not None
+                and r["kappa_diff"] == r["kappa_diff"]]
+    if not compared:
+        return ""
+    shifted = [f"{r['stratum_col']} = {r['stratum']} ({r['kappa_diff']:+.2f}, "
+               f"{r['kappa_diff_ci_low']:+.2f} to {r['kappa_diff_ci_high']:+.2f})"
+               for r in compared if r.get("shifted")]
+    how = (f" Shift between strata (kappa on each of {len(compared)} strata minus kappa on the "
+           f"rest of the gold set, {pct(compared[0]['confidence'])} CI from independent "
+           "bootstrap replicates): ")
+    return how + ("; ".join(shifted) + " differ from the rest." if shifted
+                  else "no stratum differs from the rest (every CI includes 0).")
 
 
 def shift_figure(rows: Sequence[Mapping[str, Any]], model: str) -> str | None:
@@ -293,20 +310,32 @@ def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
     ``ledger``: the gold-set ledger's entries (:mod:`textgauge.reporting.ledger`), shown as a
     table per model; a model's ``ledger_key`` marks the reported configuration.
     """
+    # crowd codes (no pair of coders shares enough items): the average coder is the ceiling,
+    # in place of a dozen individual coders with a few shared items each
+    crowd = (average_coder_rows(comparisons)
+             if comparisons and comparisons.get("mode") == "crowd" else [])
     forest_rows, per_class = [], {}
     for m in models:
         per_class[m["model"]] = pd.DataFrame(m["per_class"])
         forest_rows.append({"name": f"{m['model']} vs gold", **m["kappa"]})
-        for r in m.get("vs_coders", []):
+        for r in [] if crowd else m.get("vs_coders", []):
             forest_rows.append({"name": f"{m['model']} vs {r['coder']}", **r})
     ceiling = None
     for p in human.get("pairwise", []):
         forest_rows.append({"name": f"human {p['coder_1']} vs {p['coder_2']}", "human": True, **p})
         ceiling = (p["ci_low"], p["ci_high"]) if ceiling is None else ceiling
+    ceiling_label = "human-human kappa (CI)"
+    if crowd and ceiling is None:
+        forest_rows += crowd
+        ceiling = (crowd[-1]["ci_low"], crowd[-1]["ci_high"])
+        ceiling_label = "average human coder vs leave-one-out majority (CI)"
+    weights = models[0]["kappa"].get("weights") if models else human.get("kappa_weights")
     figures = {
         "forest": plots.to_data_uri(plots.kappa_forest(
             forest_rows, kappa_threshold, ceiling, "Agreement with CIs: models and humans",
-            confidence=float(human.get("confidence", 0.95)))),
+            confidence=float(human.get("confidence", 0.95)),
+            statistic=kappa_label(weights).replace("κ", "kappa"),
+            ceiling_label=ceiling_label)),
         "f1": plots.to_data_uri(plots.per_class_f1(per_class)),
     }
     paired = comparison_view(comparisons) if comparisons else None
@@ -341,6 +370,25 @@ def _diff_text(d: Mapping[str, Any]) -> str:
     """"+0.012 [-0.050, +0.071]" for a paired difference (– where undefined)."""
     return (f"{_num(d['difference'], '%+.3f')} [{_num(d['ci_low'], '%+.3f')}, "
             f"{_num(d['ci_high'], '%+.3f')}]")
+
+
+def average_coder_rows(c: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Forest-plot rows for crowd-coded gold (no pair of coders shares enough items): each
+    model and, last, the average human coder against the same leave-one-out majority, with
+    each side's own CI from the paired comparison (comparisons.json)."""
+    rows: list[dict[str, Any]] = []
+    human_row = None
+    for model in c["models"]:
+        for h in c["vs_humans"][model]["comparisons"]:
+            if h["coder"] != AVERAGE_CODER or h["kappa"]["estimate_b"] is None:
+                continue
+            k = h["kappa"]
+            rows.append({"name": f"{model} vs leave-one-out majority", "kappa": k["estimate_a"],
+                         "ci_low": k["ci_low_a"], "ci_high": k["ci_high_a"], "n": h["n"]})
+            human_row = {"name": "human: average coder vs leave-one-out majority",
+                         "human": True, "kappa": k["estimate_b"], "ci_low": k["ci_low_b"],
+                         "ci_high": k["ci_high_b"], "n": h["n"]}
+    return rows + [human_row] if human_row else []
 
 
 def comparison_view(c: Mapping[str, Any]) -> dict[str, Any]:

@@ -186,8 +186,10 @@ def paired_comparison(
 
     Returns
     -------
-    ``{statistic: {statistic, estimate_a, estimate_b, difference, ci_low, ci_high, se, n,
-    n_units, confidence, n_boot, method, seed, weights, n_invalid_replicates}}``. The
+    ``{statistic: {statistic, estimate_a, estimate_b, difference, ci_low, ci_high, ci_low_a,
+    ci_high_a, ci_low_b, ci_high_b, se, n, n_units, confidence, n_boot, method, seed, weights,
+    n_invalid_replicates}}`` (``ci_*_a``/``ci_*_b``: each coder's own percentile CI from the
+    same replicates). The
     estimates equal :func:`~textgauge.stats.classification.kappa_summary` and
     :func:`~textgauge.stats.classification.macro_f1_summary` of each coder on these items
     (macro-F1 of each coder over its own scored labels, as in its metrics).
@@ -250,10 +252,17 @@ def paired_comparison(
             (ja, jb), jw = jack
             jv = np.asarray(fa(ja) - fb(jb), dtype=float)
         lo, hi = ci_from_replicates(diff, reps, confidence, method, jv, jw)
+        # each side's own percentile CI from the same replicates (e.g. the average human
+        # coder's agreement with the leave-one-out reference: the crowd's ceiling band)
+        lo_a, hi_a = ci_from_replicates(est_a, np.asarray(fa(ra), dtype=float), confidence,
+                                        "percentile")
+        lo_b, hi_b = ci_from_replicates(est_b, np.asarray(fb(rb), dtype=float), confidence,
+                                        "percentile")
         finite = np.isfinite(reps)
         out[stat] = to_builtin({
             "statistic": stat, "estimate_a": est_a, "estimate_b": est_b, "difference": diff,
-            "ci_low": lo, "ci_high": hi,
+            "ci_low": lo, "ci_high": hi, "ci_low_a": lo_a, "ci_high_a": hi_a,
+            "ci_low_b": lo_b, "ci_high_b": hi_b,
             "se": float(np.std(reps[finite], ddof=1)) if finite.sum() > 1 else float("nan"),
             "n": len(ref), "n_units": n_units, "confidence": confidence,
             "n_boot": int(n_boot), "method": method, "seed": seed,

@@ -287,6 +287,9 @@ def _coder_mode(codes: pd.DataFrame) -> tuple[str, str]:
     """"pairwise" (each human coder on their own) or "crowd" (the average coder), and why."""
     wide = codes.pivot(index="id", columns="coder", values="label")
     n = wide.shape[1]
+    if n < 2:
+        return "pairwise", ("a single human coder: there is no leave-one-out reference, so no "
+                            "machine coder is compared with human coders")
     if n > MAX_PAIRWISE_CODERS:
         return "crowd", (f"{n} coders (more than {MAX_PAIRWISE_CODERS}): compared with the "
                          "average coder")

@@ -67,13 +67,14 @@ def per_class_f1(per_class: Mapping[str, pd.DataFrame]) -> Figure:
 
 def kappa_forest(rows: Sequence[Mapping[str, Any]], threshold: float,
                  ceiling: tuple[float, float] | None = None, title: str = "",
-                 confidence: float = 0.95) -> Figure:
+                 confidence: float = 0.95, statistic: str = "Cohen's kappa",
+                 ceiling_label: str = "human-human kappa (CI)") -> Figure:
     """Kappa with CI per coder pair; the threshold line and the human-ceiling band."""
     fig, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
     if ceiling is not None:
         ax.axvspan(ceiling[0], ceiling[1], color="tab:green", alpha=0.15,
-                   label="human-human kappa (CI)")
+                   label=ceiling_label)
     ax.axvline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:.2f}")
     for yi, r in zip(y, rows, strict=True):
         color = "tab:green" if r.get("human") else "tab:blue"
@@ -83,7 +84,7 @@ def kappa_forest(rows: Sequence[Mapping[str, Any]], threshold: float,
                 va="center", fontsize=7, transform=ax.get_yaxis_transform())
     ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
     ax.set_xlim(min(0, min((r["ci_low"] for r in rows), default=0)), 1)
-    ax.set_xlabel(f"Cohen's kappa ({100 * confidence:g}% CI)")
+    ax.set_xlabel(f"{statistic} ({100 * confidence:g}% CI)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     return fig
