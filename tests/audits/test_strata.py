@@ -154,3 +154,25 @@ def test_shift_of_a_stratum_with_one_category_has_a_note_not_a_crash():
     assert pd.isna(pd.to_numeric(tiny["kappa_diff"], errors="coerce"))
     text = shift_sentence(out.to_dict("records"))
     assert "tiny" not in text and "each of 3 strata" in text  # A, B and C compared
+
+
+def test_a_stratum_with_one_text_of_a_label_gets_no_ci_and_no_claim():
+    """Real data: a party with one immigration sentence, coded right, has kappa 1 or an
+    undefined kappa in every resample: the percentile CI of the defined replicates would be
+    far too narrow (it claimed a shift on the Benoit et al. manifestos). No CI, no claim."""
+    from textgauge.audits.strata import stratum_shift
+    from textgauge.reporting.report import shift_sentence
+
+    gold = _shift_gold(400)
+    few = gold.index[:25]
+    gold.loc[few, "party"] = "small"
+    gold.loc[few, "reference"] = LABELS[1]
+    gold.loc[few, "label"] = LABELS[1]
+    gold.loc[few[0], ["reference", "label"]] = LABELS[0]  # one text of another label
+    out = stratum_shift(gold, ["party"], LABELS, bootstrap=400, seed=3)
+    small = out.set_index("stratum").loc["small"]
+    assert small["kappa"] == pytest.approx(1.0) and np.isfinite(small["kappa_diff"])
+    assert np.isnan(small["kappa_diff_ci_low"]) and np.isnan(small["kappa_diff_ci_high"])
+    assert not small["shifted"] and "bootstrap replicates" in small["note"]
+    text = shift_sentence(out.to_dict("records"))
+    assert "so not compared: party = small." in text and "each of 3 strata" in text

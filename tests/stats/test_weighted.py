@@ -149,3 +149,28 @@ def test_simulation_weighted_is_unbiased_and_covers():
     assert raw.mean() < true_kappa - 0.05
     assert 0.92 <= cover / len(seeds) <= 0.98
     assert 0.92 <= cover_f1 / len(seeds) <= 0.98
+
+
+def test_a_difference_undefined_in_many_replicates_gets_no_ci():
+    """One text of the second label: kappa is 1 or undefined in every resample, so the
+    defined replicates cannot give an honest interval; the estimate stays, the CI goes."""
+    from textgauge.stats.weighted import (
+        MAX_UNDEFINED_SHARE,
+        independent_difference,
+        weighted_metrics,
+    )
+
+    labels = ["a", "b"]
+    small_ref = ["a"] * 24 + ["b"]
+    rng = np.random.default_rng(0)
+    big_ref = rng.choice(labels, 300)
+    big_pred = np.where(rng.random(300) < 0.8, big_ref, rng.choice(labels, 300))
+    small = weighted_metrics(small_ref, small_ref, labels, n_boot=500, seed=1)
+    big = weighted_metrics(big_ref, big_pred, labels, n_boot=500, seed=2)
+    d = independent_difference(small, big, "kappa")
+    assert d["n_invalid"] > MAX_UNDEFINED_SHARE * 500  # about (24/25)^25 = 36% of resamples
+    assert d["estimate"] == pytest.approx(1.0 - big.estimates["kappa"])
+    assert d["ci_low"] is None and d["ci_high"] is None and "no CI" in d["ci_note"]
+    ok = independent_difference(big, weighted_metrics(big_ref, big_ref, labels, n_boot=500,
+                                                      seed=3), "kappa")
+    assert ok["ci_low"] < ok["estimate"] < ok["ci_high"] and ok["ci_note"] == ""

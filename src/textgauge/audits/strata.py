@@ -130,8 +130,10 @@ def stratum_shift(
         kw = {"weights": weights, "n_boot": int(bootstrap), "confidence": confidence}
         a = weighted_metrics(part["reference"], part["label"], labels, seed=s_seed, **kw)
         b = weighted_metrics(rest["reference"], rest["label"], labels, seed=r_seed, **kw)
+        kappa_note = ""
         for stat in ("kappa", "macro_f1"):
             diff = independent_difference(a, b, stat)
+            kappa_note = diff.get("ci_note", "") if stat == "kappa" else kappa_note
             row.update({stat: diff["first"], f"{stat}_rest": diff["second"],
                         f"{stat}_diff": diff["estimate"], f"{stat}_diff_ci_low": diff["ci_low"],
                         f"{stat}_diff_ci_high": diff["ci_high"]})
@@ -141,7 +143,9 @@ def stratum_shift(
                        for k in ("kappa_diff", "kappa_diff_ci_low", "kappa_diff_ci_high"))
         if not np.isfinite(est):
             row["note"] = "kappa undefined in the stratum or the rest (one category only)"
+        elif not (np.isfinite(lo) and np.isfinite(hi)):
+            row["note"] = f"kappa {kappa_note}" if kappa_note else "no CI"
         else:
-            row["shifted"] = bool(np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0))
+            row["shifted"] = bool(lo > 0 or hi < 0)
         rows.append(row)
     return pd.DataFrame(rows, columns=list(SHIFT_COLUMNS))

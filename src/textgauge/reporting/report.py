@@ -35,6 +35,7 @@ from textgauge.reporting.methods import (
 from textgauge.reporting.plots import audits as plots_audit
 from textgauge.reporting.plots import validation as plots
 from textgauge.stats import AVERAGE_CODER, OVERALL
+from textgauge.stats.weighted import MAX_UNDEFINED_SHARE
 
 #: the flag rule, in the words the report prints
 FLAG_RULE = ("a stratum is flagged when the upper bound of its kappa CI lies below the "
@@ -192,8 +193,13 @@ def audit_sections(outputs: Sequence[tuple[str | Path, Any]],
 
 def shift_sentence(rows: Sequence[Mapping[str, Any]] | None) -> str:
     """" Shift between strata (...): ..." for the methods (audit.json ``shift``), or ""."""
-    compared = [r for r in rows or [] if r.get("kappa_diff") is not None
-                and r["kappa_diff"] == r["kappa_diff"]]
+    def finite(x: Any) -> bool:
+        return x is not None and x == x
+
+    compared = [r for r in rows or [] if finite(r.get("kappa_diff_ci_low"))
+                and finite(r.get("kappa_diff_ci_high"))]
+    no_ci = [f"{r['stratum_col']} = {r['stratum']}" for r in rows or []
+             if finite(r.get("kappa_diff")) and r not in compared]
     if not compared:
         return ""
     shifted = [f"{r['stratum_col']} = {r['stratum']} ({r['kappa_diff']:+.2f}, "
@@ -202,8 +208,11 @@ def shift_sentence(rows: Sequence[Mapping[str, Any]] | None) -> str:
     how = (f" Shift between strata (kappa on each of {len(compared)} strata minus kappa on the "
            f"rest of the gold set, {pct(compared[0]['confidence'])} CI from independent "
            "bootstrap replicates): ")
+    small = (f" Too few texts of a label for a CI (kappa undefined in more than "
+             f"{MAX_UNDEFINED_SHARE:.0%} of the replicates), so not compared: "
+             f"{', '.join(no_ci)}." if no_ci else "")
     return how + ("; ".join(shifted) + " differ from the rest." if shifted
-                  else "no stratum differs from the rest (every CI includes 0).")
+                  else "no stratum differs from the rest (every CI includes 0).") + small
 
 
 def shift_figure(rows: Sequence[Mapping[str, Any]], model: str) -> str | None:

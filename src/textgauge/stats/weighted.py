@@ -67,6 +67,10 @@ __all__ = [
 
 #: the scalar statistics a :class:`WeightedMetrics` holds (per-class F1 is kept apart)
 STATISTICS = ("kappa", "macro_f1", "accuracy")
+#: a difference whose statistic is undefined in more than this share of the bootstrap
+#: replicates gets no CI: the defined replicates are then a conditional, too-narrow picture
+#: (e.g. a stratum with one text of a label: kappa is 1 or undefined in every resample)
+MAX_UNDEFINED_SHARE = 0.05
 
 
 def _encode(y_true: Any, y_pred: Any, labels: Sequence[Any],
@@ -281,7 +285,9 @@ def independent_difference(first: WeightedMetrics, second: WeightedMetrics,
     rest of the set), so their bootstrap replicates are drawn independently and the
     difference's replicates are ``first* - second*``. Give the two computations different
     seeds (e.g. two children of one ``numpy.random.SeedSequence``): the same seed would
-    correlate the replicates. Per-class F1: ``statistic="f1:<label>"``.
+    correlate the replicates. Per-class F1: ``statistic="f1:<label>"``. When the statistic
+    is undefined in more than :data:`MAX_UNDEFINED_SHARE` of the replicates the CI is NaN and
+    ``ci_note`` says why.
     """
     if first.n_boot != second.n_boot:
         raise ValueError(f"Both samples need the same number of replicates ({first.n_boot} vs "
@@ -307,9 +313,15 @@ def independent_difference(first: WeightedMetrics, second: WeightedMetrics,
     (ea, ra), (eb, rb) = pick(first), pick(second)
     est = ea - eb
     reps = ra - rb
+    n_invalid = int((~np.isfinite(reps)).sum())
     lo, hi = ci_from_replicates(est, reps, first.confidence, "percentile")
+    note = ""
+    if n_invalid > MAX_UNDEFINED_SHARE * len(reps):
+        lo = hi = float("nan")
+        note = (f"undefined in {n_invalid} of {len(reps)} bootstrap replicates (too few items "
+                "of a label): no CI")
     return to_builtin({
         "statistic": statistic, "estimate": est, "ci_low": lo, "ci_high": hi,
         "first": ea, "second": eb, "n_first": first.n, "n_second": second.n,
         "confidence": first.confidence, "n_boot": first.n_boot, "method": "percentile",
-        "n_invalid": int((~np.isfinite(reps)).sum())})
+        "n_invalid": n_invalid, "ci_note": note})
