@@ -84,7 +84,7 @@ def test_shift_is_the_stratum_minus_the_rest_with_a_ci():
     c = t.loc["C"]
     assert (f"party = C ({c['kappa_diff']:+.2f}, {c['kappa_diff_ci_low']:+.2f} to "
             f"{c['kappa_diff_ci_high']:+.2f})") in text
-    assert "each of 3 strata" in text
+    assert "3 strata compared" in text
     for party, row in t.iterrows():  # A and B are better than a rest that holds C
         assert (f"party = {party} (" in text) == bool(row["shifted"])
     assert shift_sentence([]) == ""
@@ -153,7 +153,7 @@ def test_shift_of_a_stratum_with_one_category_has_a_note_not_a_crash():
     assert not tiny["shifted"] and "undefined" in tiny["note"]
     assert pd.isna(pd.to_numeric(tiny["kappa_diff"], errors="coerce"))
     text = shift_sentence(out.to_dict("records"))
-    assert "tiny" not in text and "each of 3 strata" in text  # A, B and C compared
+    assert "tiny" not in text and "3 strata compared" in text  # A, B and C compared
 
 
 def test_a_stratum_with_one_text_of_a_label_gets_no_ci_and_no_claim():
@@ -175,4 +175,4 @@ def test_a_stratum_with_one_text_of_a_label_gets_no_ci_and_no_claim():
     assert np.isnan(small["kappa_diff_ci_low"]) and np.isnan(small["kappa_diff_ci_high"])
     assert not small["shifted"] and "bootstrap replicates" in small["note"]
     text = shift_sentence(out.to_dict("records"))
-    assert "so not compared: party = small." in text and "each of 3 strata" in text
+    assert "so not compared: party = small." in text and "3 strata compared" in text

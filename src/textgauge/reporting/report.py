@@ -205,9 +205,10 @@ def shift_sentence(rows: Sequence[Mapping[str, Any]] | None) -> str:
     shifted = [f"{r['stratum_col']} = {r['stratum']} ({r['kappa_diff']:+.2f}, "
                f"{r['kappa_diff_ci_low']:+.2f} to {r['kappa_diff_ci_high']:+.2f})"
                for r in compared if r.get("shifted")]
-    how = (f" Shift between strata (kappa on each of {len(compared)} strata minus kappa on the "
-           f"rest of the gold set, {pct(compared[0]['confidence'])} CI from independent "
-           "bootstrap replicates): ")
+    n = len(compared)
+    how = (" Shift between strata (kappa on a stratum minus kappa on the rest of the gold "
+           f"set, {pct(compared[0]['confidence'])} CI from independent bootstrap replicates; "
+           f"{n} {'stratum' if n == 1 else 'strata'} compared): ")
     small = (f" Too few texts of a label for a CI (kappa undefined in more than "
              f"{MAX_UNDEFINED_SHARE:.0%} of the replicates), so not compared: "
              f"{', '.join(no_ci)}." if no_ci else "")
