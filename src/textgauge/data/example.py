@@ -17,7 +17,7 @@ files in ``resources/example/`` byte for byte (a test checks this).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,7 +174,8 @@ class ExampleSpec:
     seed: int = 20261129
 
 
-def _sentence(s: str) -> str:
+def sentence(s: str) -> str:
+    """``s`` as a sentence: capitalised, ending in a full stop unless it has an ending."""
     s = s.strip()
     return s[0].upper() + s[1:] + ("" if s.endswith((".", "?", "!")) else ".")
 
@@ -194,23 +195,23 @@ def _compose(rng: np.random.Generator, frame: str, kind: str, topic: str) -> str
     closer = CLOSERS[rng.integers(len(CLOSERS))]
     other = _other(rng, frame)
     if kind == "plain":
-        body = _sentence(opener + _cue(rng, frame, topic))
+        body = sentence(opener + _cue(rng, frame, topic))
         if rng.random() < 0.5:
-            body += " " + _sentence(_cue(rng, frame, topic))
+            body += " " + sentence(_cue(rng, frame, topic))
     elif kind == "mixed":  # the primary frame carries two clauses, the secondary one
-        parts = [_sentence(_cue(rng, other, topic)), _sentence("but above all, "
-                 + _cue(rng, frame, topic)), _sentence(_cue(rng, frame, topic))]
+        parts = [sentence(_cue(rng, other, topic)), sentence("but above all, "
+                 + _cue(rng, frame, topic)), sentence(_cue(rng, frame, topic))]
         if rng.random() < 0.5:
-            parts = [_sentence(_cue(rng, frame, topic)), _sentence("Yes, "
-                     + _cue(rng, other, topic)), _sentence("Still, " + _cue(rng, frame, topic))]
+            parts = [sentence(_cue(rng, frame, topic)), sentence("Yes, "
+                     + _cue(rng, other, topic)), sentence("Still, " + _cue(rng, frame, topic))]
         body = " ".join(parts)
     elif kind == "reported":
         rep = REPORTERS[rng.integers(len(REPORTERS))]
         body = (f"{rep} {_cue(rng, other, topic)}. "
-                + _sentence("What really matters is that " + _cue(rng, frame, topic)))
+                + sentence("What really matters is that " + _cue(rng, frame, topic)))
     elif kind == "negation":
-        body = (_sentence(f"This is not about the fact that {_cue(rng, other, topic)}")
-                + " " + _sentence("It is about this: " + _cue(rng, frame, topic)))
+        body = (sentence(f"This is not about the fact that {_cue(rng, other, topic)}")
+                + " " + sentence("It is about this: " + _cue(rng, frame, topic)))
     elif kind == "irony":
         body = IRONY[frame].format(cue_other=_cue(rng, other, topic))
     else:  # short and ambiguous
@@ -315,13 +316,17 @@ def write_example(out: str | Path, spec: ExampleSpec = ExampleSpec()) -> dict[st
     write_input_csv(corpus[["id", "text", "party", "period", "chamber"]], paths["corpus"])
     write_input_csv(labelled, paths["labelled"])
     write_input_csv(corpus[["id", "true_label", "kind"]], paths["truth"])
-    rows = []
-    for coder, m in CODER_CONFUSION.items():
-        for i, t in enumerate(FRAMES):
-            rows.append({"coder": coder, "true_label": t,
-                         **{c: float(m[i, j]) for j, c in enumerate(FRAMES)}})
-    write_input_csv(pd.DataFrame(rows), paths["coders"])
+    write_confusions(CODER_CONFUSION, FRAMES, paths["coders"])
     return paths
+
+
+def write_confusions(matrices: Mapping[str, np.ndarray], labels: Sequence[str],
+                     path: str | Path) -> None:
+    """The simulated coders' confusion matrices as :func:`read_confusions` reads them: one
+    row per coder and true label, one column per coded label (in ``labels`` order)."""
+    rows = [{"coder": coder, "true_label": t, **{c: float(m[i, j]) for j, c in enumerate(labels)}}
+            for coder, m in matrices.items() for i, t in enumerate(labels)]
+    write_input_csv(pd.DataFrame(rows), path)
 
 
 def confusion_labels(path: str | Path) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textgauge.data.example import simulate_codes
+from textgauge.data.example import sentence, simulate_codes, write_confusions
 from textgauge.data.sheets import write_input_csv
 
 #: the scale, lowest first (the codebook order is the scale order)
@@ -137,24 +137,19 @@ def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str
     return options[rng.integers(len(options))]
 
 
-def _sentence(s: str) -> str:
-    s = s.strip()
-    return s[0].upper() + s[1:] + ("" if s.endswith((".", "?", "!")) else ".")
-
-
 def _compose(rng: np.random.Generator, point: str, kind: str, topic: str, source: str) -> str:
     opener = _pick(rng, OPENERS[source])
     if kind == "short":
-        return _sentence(_pick(rng, SHORT).format(topic=topic))
+        return sentence(_pick(rng, SHORT).format(topic=topic))
     cue = _pick(rng, CUES[point]).format(topic=topic)
     if kind == "hedged":
-        return _sentence(f"{opener}{cue}, {_pick(rng, HEDGES)}")
+        return sentence(f"{opener}{cue}, {_pick(rng, HEDGES)}")
     if kind == "mixed":  # a clause of a neighbouring point, then the speaker's own
         i = SCALE.index(point)
         j = i + (1 if i == 0 else -1 if i == len(SCALE) - 1 else int(rng.choice([-1, 1])))
         other = _pick(rng, CUES[SCALE[j]]).format(topic=topic)
-        return _sentence(f"Some say {other}") + " " + _sentence(f"{opener}but in the end, {cue}")
-    return _sentence(opener + cue)
+        return sentence(f"Some say {other}") + " " + sentence(f"{opener}but in the end, {cue}")
+    return sentence(opener + cue)
 
 
 def generate_corpus(spec: OrdinalExampleSpec = OrdinalExampleSpec()) -> pd.DataFrame:
@@ -189,7 +184,5 @@ def write_ordinal_example(out: str | Path,
     write_input_csv(corpus[["id", "text", "source"]], paths["corpus"])
     write_input_csv(labelled, paths["labelled"])
     write_input_csv(corpus[["id", "true_label", "kind"]], paths["truth"])
-    rows = [{"coder": coder, "true_label": t, **{c: float(m[i, j]) for j, c in enumerate(SCALE)}}
-            for coder, m in CODER_CONFUSION.items() for i, t in enumerate(SCALE)]
-    write_input_csv(pd.DataFrame(rows), paths["coders"])
+    write_confusions(CODER_CONFUSION, SCALE, paths["coders"])
     return paths
