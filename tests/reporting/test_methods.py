@@ -80,8 +80,11 @@ def test_local_label_scoring_coder_is_described_as_deterministic():
            "few_shot": 3, "label_order": "rotated"}
     text = coder_sentence("zs", cfg, man, {}, 4)
     assert "highest probability among the 4 labels" in text and "deterministic" in text
-    assert "3 few-shot examples" in text and "rotated order" in text
-    assert "API reported" not in text
+    assert "3 few-shot examples per label (up to 12 per prompt)" in text
+    assert "rotated order" in text and "API reported" not in text
+    # the manifest counts the examples shown (a label with fewer training items gives fewer)
+    one = coder_sentence("zs", {**cfg, "few_shot": 1}, {**man, "few_shot": {"n": 3}}, {}, 4)
+    assert "1 few-shot example per label (3 per prompt)" in one
 
 
 def test_encoder_sentence_reads_the_training_summary():
@@ -116,3 +119,37 @@ def test_lora_sentence_is_not_an_encoder_sentence():
     plain = coder_sentence("lora", {**cfg, "quantize": "none"}, {}, {
         **training, "adapter_meta": {**training["adapter_meta"], "quantize": "none"}}, 4)
     assert "no quantisation of the base model" in plain and "QLoRA" not in plain
+
+
+def test_a_local_decoder_states_precision_prefix_reuse_and_shortened_texts():
+    """#15 / #14.5: the precision check, the reused prefix and the shortened texts, from the
+    predictions manifest the transformers backend fills."""
+    from textgauge.reporting.methods import local_run_sentence
+    from textgauge.reporting.report import truncation_sentence
+
+    manifest = {"n": 300, "n_truncated": 2, "decoding": {
+        "decoding": "label scoring", "max_length": 1024,
+        "precision_check": {"n": 32, "used": "fp32", "prob_tolerance": 0.01, "trials": [
+            {"precision": "bf16", "label_agreement": 1.0, "max_prob_diff": 0.05,
+             "speedup": 2.8, "passes": False}]},
+        "prefix_reuse": {"texts_from_cached_prefix": 298, "prefix_tokens": 212}}}
+    text = local_run_sentence(manifest)
+    assert "It ran in fp32: no lower precision passed the check against fp32 on 32" in text
+    assert "(212 tokens" in text and "2 texts were shortened" in text
+    manifest["decoding"]["precision_check"]["used"] = "bf16"
+    assert "It ran in bf16 after a check against fp32 on 32 texts" in local_run_sentence(manifest)
+    assert local_run_sentence({"n": 3}) == ""
+    sentence = truncation_sentence(manifest, {"kind": "prompt", "max_length": 1024}, {})
+    assert sentence.startswith("2 of 300 texts shortened to fit max_length 1024 tokens")
+
+
+def test_lora_sentence_counts_training_texts_left_out_for_length():
+    cfg = {"kind": "lora", "base_model": "tiny", "r": 4, "alpha": 8, "epochs": 1,
+           "max_length": 256, "prompt": "p.jinja", "seed": 13}
+    training = {"n_train": 14, "n_val": 4, "epochs_run": 1.0,
+                "adapter_meta": {"lora": {"r": 4}, "max_length": 256}}
+    text = coder_sentence("tuned", cfg, {}, training, 4)
+    assert "trained on the answer tokens of 14 prompted training texts (4 for" in text
+    cut = coder_sentence("tuned", cfg, {}, {**training, "n_too_long": {"train": 2, "val": 0}}, 4)
+    assert ("14 prompted training texts (2 more left out: prompt + answer longer than "
+            "max_length 256 tokens)") in cut

@@ -11,7 +11,12 @@ from textgauge.reporting.plots.audits import plot_coverage_accuracy, plot_reliab
 from textgauge.stats.calibration import (
     calibration_bins,
     coverage_accuracy_curve,
+    ece_if_calibrated,
     expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    softmax_with_temperature,
+    temperature_scaling,
 )
 
 
@@ -70,3 +75,65 @@ def test_figures(tmp_path):
     fig2.savefig(tmp_path / "cov.png")
     assert (tmp_path / "rel.png").stat().st_size > 1000
     assert (tmp_path / "cov.png").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- temperature scaling
+def _tempered(n: int = 20000, k: int = 4, true_t: float = 2.5, seed: int = 3):
+    """Logits whose labels are drawn from softmax(z / true_t): the right temperature is known."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 3, size=(n, k))
+    p = softmax_with_temperature(z, true_t)
+    y = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    return z, y
+
+
+def test_fit_temperature_recovers_a_known_temperature():
+    for true_t in (0.5, 2.5):
+        z, y = _tempered(true_t=true_t)
+        assert fit_temperature(z, y) == pytest.approx(true_t, rel=0.05)
+
+
+def test_temperature_scaling_never_worse_and_keeps_the_argmax():
+    z, y = _tempered(n=3000, true_t=3.0, seed=5)
+    res = temperature_scaling(z, y)
+    assert res["nll_after"] <= res["nll_before"]
+    assert res["ece_after"] < res["ece_before"]  # over-confident logits get softer
+    assert res["temperature"] > 1 and res["at_bound"] is False and res["n"] == 3000
+    assert res["accuracy"] == pytest.approx(float((z.argmax(1) == y).mean()))
+    p1, pt = softmax_with_temperature(z, 1.0), softmax_with_temperature(z, res["temperature"])
+    assert (p1.argmax(1) == pt.argmax(1)).all()
+    assert pt.sum(axis=1) == pytest.approx(np.ones(len(z)))
+    # already calibrated: T stays near 1 and the NLL cannot get worse
+    z1, y1 = _tempered(n=3000, true_t=1.0, seed=6)
+    r1 = temperature_scaling(z1, y1)
+    assert r1["temperature"] == pytest.approx(1.0, abs=0.1)
+    assert r1["nll_after"] <= r1["nll_before"]
+    # a tiny fit set: still never worse than T = 1
+    r2 = temperature_scaling(z[:5], y[:5])
+    assert r2["nll_after"] <= r2["nll_before"] + 1e-12
+
+
+def test_temperature_scaling_edge_cases():
+    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, dtype=int)) == 1.0
+    empty = temperature_scaling(np.zeros((0, 3)), np.zeros(0, dtype=int))
+    assert empty["n"] == 0 and empty["temperature"] == 1.0
+    # separable (every item right with a big margin): T runs to its lower bound, flagged
+    z = np.array([[5.0, 0.0], [0.0, 5.0]] * 10)
+    res = temperature_scaling(z, np.array([0, 1] * 10))
+    assert res["at_bound"] and res["temperature"] == pytest.approx(0.05, rel=1e-2)
+    assert negative_log_likelihood([[0.0, 0.0]], [1]) == pytest.approx(np.log(2))
+    with pytest.raises(ValueError):
+        softmax_with_temperature(z, 0.0)
+    with pytest.raises(InputDataError):
+        fit_temperature([[np.nan, 0.0]], [0])
+
+
+def test_ece_if_calibrated_is_the_binning_noise():
+    rng = np.random.default_rng(9)
+    p = rng.uniform(0.5, 1.0, 300)
+    noise = ece_if_calibrated(p, seed=1)
+    assert 0 < noise < 0.1
+    assert ece_if_calibrated(p, seed=1) == noise  # seeded
+    big = ece_if_calibrated(rng.uniform(0.5, 1.0, 20000), n_sim=20)
+    assert big < noise / 3  # shrinks with n
+    assert np.isnan(ece_if_calibrated([]))

@@ -106,6 +106,27 @@ def test_balanced_class_weights():
         cfg(class_weights="inverse_frequency")
 
 
+def test_oversampling_the_minority_labels():
+    """class_balance: oversample copies minority texts (seeded) up to the majority count;
+    the counts go into training.json; with balanced class weights it is refused."""
+    train = corpus(300, 8, shares=(0.8, 0.15, 0.05))
+    val = corpus(40, 9, prefix="v")
+    _, s = fit_baseline(train, val, LABELS, cfg(class_weights="none",
+                                                class_balance="oversample"))
+    b = s["class_balance"]
+    major = int(train["label"].value_counts().max())
+    assert b["counts_after"] == {lab: major for lab in LABELS}
+    assert b["counts_before"] == s["train_label_counts"] and s["n_train"] == 300
+    assert b["n_after"] == 3 * major
+    _, capped = fit_baseline(train, val, LABELS, cfg(class_weights="none",
+                                                     class_balance="oversample",
+                                                     oversample_cap=100))
+    assert capped["class_balance"]["counts_after"]["moral"] == 100
+    assert fit_baseline(train, val, LABELS, cfg())[1]["class_balance"] == {"method": "none"}
+    with pytest.raises(ConfigError, match="class_weights: none"):
+        cfg(class_balance="oversample")
+
+
 def test_an_unknown_label_names_file_row_and_column():
     train = corpus(50, 10)
     train.loc[17, "label"] = "economy"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.tiny_models import tiny_bert  # noqa: E402
-from textgauge.errors import InputDataError  # noqa: E402
+from textgauge.errors import ConfigError, InputDataError  # noqa: E402
 from textgauge.options import EncoderModel  # noqa: E402
 from textgauge.training.encoder import EncoderPredictor, train_encoder  # noqa: E402
 
@@ -154,3 +154,43 @@ def test_encoder_learns_real_immigration_slice(tmp_path):
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert f1_score(val["label"], pred["label"], average="macro") == pytest.approx(
         s["val_macro_f1"], abs=0.02)
+
+
+def test_oversample_calibration_and_truncation_are_recorded(tiny_encoder, tmp_path):
+    """class_balance: oversample grows the minority in the training split only; a temperature
+    is fitted on the validation split (never worse there than T = 1); texts over max_length
+    are counted in training.json and flagged in the predictions; the predictor's calibrated
+    confidence differs from the raw one while the labels stay the same."""
+    train, val = _imbalanced(120, 1, "t", minority_share=0.2), _imbalanced(60, 2, "v")
+    long_text = " ".join(FILLER)  # 30 words + 2 special tokens > max_length 16
+    train.loc[:2, "text"] = long_text
+    val.loc[:3, "text"] = long_text
+    cfg = _tiny_cfg(tiny_encoder, epochs=3, class_weights="none", class_balance="oversample")
+    s = train_encoder(train, val, ["major", "minor"], cfg, tmp_path)
+    cb = s["class_balance"]
+    assert cb["method"] == "oversample" and cb["n_before"] == 120
+    assert cb["counts_after"]["minor"] == cb["counts_after"]["major"] == \
+        cb["counts_before"]["major"]
+    assert s["n_train"] == 120 and s["n_val"] == 60 and s["class_weights"] is None
+    from textgauge.reporting.methods import coder_sentence
+
+    text = coder_sentence("enc", cfg.to_dict(), {}, s, 2)
+    assert f"oversampled (copies drawn with replacement, seed 5) from 120 to {cb['n_after']}" \
+        in text and f"T = {s['calibration']['temperature']:.3g} fitted" in text
+    assert s["n_truncated_val"] == 4 and s["n_truncated_train"] == 3  # copies not counted
+    cal = s["calibration"]
+    assert cal["method"] == "temperature" and cal["fit_on"] == "validation" and cal["n"] == 60
+    assert cal["nll_after"] <= cal["nll_before"] and cal["temperature"] > 0
+    raw = EncoderPredictor(tmp_path / "model", max_length=16, threads=1)
+    cooled = EncoderPredictor(tmp_path / "model", max_length=16, threads=1, temperature=0.5)
+    p1 = raw.predict(list(val["id"]), list(val["text"]))
+    p2 = cooled.predict(list(val["id"]), list(val["text"]))
+    assert (p1["label"] == p2["label"]).all()
+    assert np.allclose(p1["confidence"], p1["confidence_raw"])
+    assert np.allclose(p2["confidence_raw"], p1["confidence"])
+    assert (p2["confidence"] >= p2["confidence_raw"] - 1e-12).all()  # T < 1 sharpens
+    assert not np.allclose(p2["confidence"], p2["confidence_raw"])
+    assert np.allclose(p2[["prob_major", "prob_minor"]].sum(axis=1), 1.0)
+    assert p2["truncated"].tolist() == [True] * 4 + [False] * 56 and cooled.n_truncated == 4
+    with pytest.raises(ConfigError, match="class_weights: none"):
+        _tiny_cfg(tiny_encoder, class_balance="oversample")  # inverse_frequency by default

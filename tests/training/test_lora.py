@@ -240,3 +240,23 @@ def test_methods_sentence_states_what_this_training_ran(trained, base_dir):
     assert f"{summary['n_val']} for validation" in text
     assert f"{summary['epochs_run']:g} run" in text
     assert f"hash {summary['adapter_meta']['prompt_hash']}" in text
+
+
+def test_too_long_examples_are_counted_and_an_all_too_long_set_is_refused(base_dir, template,
+                                                                           tmp_path):
+    """trl would cut the answer off a too-long example and drop it silently as fully masked
+    (seen: a max_length below the prompt length trained on nothing): counted, or refused."""
+    from transformers import AutoTokenizer
+
+    from textgauge.errors import ConfigError
+    from textgauge.training.lora import fitting_records
+
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    recs = sft_records(_data(4, 0, "f"), template)
+    fit, too_long = fitting_records(recs, tok, 10_000)
+    assert len(fit) == 4 and too_long == []
+    fit, too_long = fitting_records(recs, tok, 16)
+    assert fit == [] and too_long == [r["id"] for r in recs]
+    with pytest.raises(ConfigError, match="longer than max_length=16 tokens"):
+        train_lora(_data(12, 1, "t"), _data(4, 2, "v"), list(CODEBOOK),
+                   _cfg(base_dir, max_length=16, epochs=1), template, tmp_path)

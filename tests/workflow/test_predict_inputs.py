@@ -49,6 +49,7 @@ def ran(tmp_path_factory, server) -> Path:
     wd = copy_workflow(tmp_path_factory.mktemp("predict-inputs") / "wf")
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["gold"]["size"] = 20
+    cfg["audits"]["prompt_variants"] = {}  # the demo's paraphrases name its zeroshot coder
     cfg["models"] = {"api": {"kind": "prompt", "backend": "openai", "model": "fake",
                              "base_url": server.url, "prompt": "prompts/zeroshot.jinja",
                              "scope": "gold", "logprobs": False, "few_shot": 1,

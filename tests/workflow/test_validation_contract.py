@@ -69,6 +69,8 @@ def _synthetic(d: Path) -> dict[str, Any]:
     enc = pd.DataFrame({"id": ids, "label": noisy(truth, err), "status": "ok",
                         "confidence": rng.uniform(0.4, 1, n_corpus)})
     enc.loc[enc.index[:7], ["label", "status"]] = [None, "failed"]  # invalid answers
+    # a temperature-scaled encoder keeps its uncalibrated confidence: the audit shows both
+    enc["confidence_raw"] = np.clip(enc["confidence"] + 0.2, 0, 1)
     enc.to_parquet(d / "encoder.parquet")
     zs = pd.DataFrame({"id": sample["id"], "label": noisy(gold_truth, 0.3), "status": "ok",
                        "confidence": rng.uniform(0.3, 1, n_gold),
@@ -184,12 +186,44 @@ def _run_steps(d: Path) -> dict[str, list[str]]:
                      table=str(o / "comparisons.csv"), models=["encoder", "zeroshot"],
                      labels=LABELS, seed=SEED, **opts)
     audits += _stage5(d, o, opts)
+    spend = _spend(d, o)
     audits += [str(o / "zeroshot/positional.json"), str(o / "ensemble/ensemble.json"),
                str(o / "zeroshot/retest.json"), str(o / "zeroshot/prompt_stability.json"),
                str(o / "encoder/error_patterns.json"), str(o / "encoder/review.json")]
     return {"audits": audits, "metrics": [str(o / m / "metrics.json")
                                           for m in ("encoder", "zeroshot")],
-            "comparisons": str(o / "comparisons.json")}
+            "comparisons": str(o / "comparisons.json"), "spend": spend}
+
+
+def _spend(d: Path, o: Path) -> str:
+    """Rule spend on the prompted coder's gold predictions (with usage, two answers reused
+    from a checkpoint) against a plan of the shape cost_plan writes, with one benchmark
+    file; returns spend.json."""
+    from textgauge.steps import plan as plan_steps
+
+    res = o / "results"
+    (res / "predictions/zeroshot").mkdir(parents=True)
+    (res / "benchmarks/predict/zeroshot").mkdir(parents=True)
+    zs = pd.read_parquet(d / "zeroshot.parquet").assign(
+        usage_prompt_tokens=300, usage_completion_tokens=3, usage_cached_tokens=0)
+    zs["answer_reused"] = zs.index < 2
+    zs.to_parquet(res / "predictions/zeroshot/gold.parquet")
+    (res / "benchmarks/predict/zeroshot/gold.tsv").write_text(
+        "s\th:m:s\tmax_rss\tcpu_time\n36.0\t0:00:36\t500.0\t30.0\n")
+    planned = {"models": {"zeroshot": {"requests": len(zs), "input_tokens": 300 * len(zs),
+                                       "output_tokens": 3 * len(zs), "gpu_hours": 0.001,
+                                       "gpu_hours_requested": 0.2}},
+               "totals": {"cost_expected_usd": 0.0, "gpu_hours": 0.001,
+                          "gpu_hours_requested": 0.2},
+               "price_table_as_of": ["2025-11-01"]}
+    (o / "plan.json").write_text(json.dumps(planned))
+    out = o / "spend.json"
+    plan_steps.spend(plan=str(o / "plan.json"),
+                     predictions=[str(res / "predictions/zeroshot/gold.parquet")],
+                     spend=str(out), models=_config()["models"],
+                     batch_api={"zeroshot": False, "encoder": False},
+                     gpu={"zeroshot": 1, "encoder": 1}, results=str(res))
+    return str(out)
 
 
 def _stage5(d: Path, o: Path, opts: dict[str, Any]) -> list[str]:
@@ -284,7 +318,7 @@ def _render(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
     d, o = run["dir"], run["dir"] / "out"
     misses: set[str] = set()
     mine = {str(Path(p)) for p in [*run["audits"], *run["metrics"], str(o / "human.json"),
-                                   run["comparisons"]]}
+                                   run["comparisons"], run["spend"]]}
     plain = report.load_json
 
     def recording(path: str | Path) -> Any:
@@ -300,7 +334,8 @@ def _render(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
                   human=str(o / "human.json"), ingest=str(d / "ingest.json"),
                   gold=str(d / "gold.json"), codes=str(d / "codes.json"), training=None,
                   label_issues=None, audits=run["audits"], **out, config=_config(),
-                  models=["encoder", "zeroshot"], comparisons=run["comparisons"])
+                  models=["encoder", "zeroshot"], comparisons=run["comparisons"],
+                  spend=run["spend"])
     return Path(out["html"]).read_text(encoding="utf-8"), misses
 
 
@@ -308,6 +343,8 @@ def test_every_key_the_report_reads_is_written_by_its_step(contract_run, monkeyp
     html, misses = _render(contract_run, monkeypatch)
     assert "Machine coder: encoder" in html
     assert "Paired comparisons" in html and "encoder − zeroshot" in html
+    assert "Spend: planned vs actual" in html
+    assert "before calibration" in html and "ranked on the uncalibrated confidence" in html
     added = {f"audit.{k}" for k in REPORT_KEYS}  # the report's own keys, not audit.json's
     unexpected = sorted(m for m in misses if m not in OPTIONAL and m not in added)
     assert not unexpected, ("the report reads keys that no step writes: "

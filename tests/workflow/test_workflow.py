@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -42,6 +43,22 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         assert metrics["decision"] in {"pass", "fail", "inconclusive"}
     enc = pd.read_parquet(r / "predictions/encoder.parquet")
     assert set(enc["id"]) == set(corpus["id"])  # scope corpus: every text, across shards
+    # temperature scaling fitted on the validation split, applied at inference (#14.6); the
+    # texts cut at max_length counted in training, in the predictions and their manifest
+    trained = json.loads((r / "models/encoder/training.json").read_text())
+    cal = trained["calibration"]
+    assert cal["method"] == "temperature" and cal["n"] == trained["n_val"] > 0
+    assert cal["nll_after"] <= cal["nll_before"]
+    assert trained["n_truncated_train"] >= 0 and trained["n_truncated_val"] >= 0
+    assert {"confidence_raw", "truncated"} <= set(enc.columns)
+    scaled = enc[[c for c in enc.columns if c.startswith("prob_")]].to_numpy()
+    assert np.allclose(enc["confidence"], scaled.max(axis=1))
+    enc_manifest = json.loads((r / "predictions/encoder.manifest.json").read_text())
+    assert enc_manifest["n_truncated"] == int(enc["truncated"].sum())
+    assert enc_manifest["calibration"]["temperature"] == pytest.approx(cal["temperature"])
+    enc_audit = json.loads((r / "audits/encoder/audit.json").read_text())
+    assert enc_audit["calibration"]["calibrated"]
+    assert enc_audit["calibration"]["review_uncalibrated"]["kappa"][0]["subset"] == "all_gold"
     base = pd.read_parquet(r / "predictions/baseline.parquet")
     assert set(base["id"]) == set(corpus["id"]) and (base["status"] == "ok").all()
     fitted = json.loads((r / "models/baseline/training.json").read_text())
@@ -74,6 +91,8 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     assert "shift between strata" in html and 'alt="per-stratum shift encoder"' in html
     assert "Stage 5: validate again" in html and 'alt="stage 5 minus gold"' in html
     assert "kappa" in (r / "report/methods.md").read_text()
+    assert "before calibration" in html and "texts truncated at max_length 64 tokens" in html
+    assert "calibrated by temperature scaling" in (r / "report/methods.md").read_text()
     assert "TF-IDF word 1-2-grams + logistic regression (balanced class weights), fitted on " \
         f"the {len(train)} training texts" in (r / "report/methods.md").read_text()
     manifest = json.loads((r / "report/manifest.json").read_text())
@@ -163,3 +182,25 @@ def test_no_gold_id_in_any_training_or_validation_file(tiny_run):
 def test_snakemake_report_hook(tiny_run):
     snakemake(tiny_run, "--configfile", "config/test.yaml", "--report", "smk-report.html")
     assert (tiny_run / "smk-report.html").stat().st_size > 10_000
+
+
+def test_spend_planned_vs_actual_in_the_report_and_manifest(tiny_run):
+    """Rule spend: every prediction file summed beside the plan, benchmark files per rule and
+    model (GPU-hours for the GPU jobs), in the report and the run manifest."""
+    r = tiny_run / "results"
+    spend = json.loads((r / "plan/spend.json").read_text())
+    z = spend["models"]["zeroshot"]  # the local decoder: gold sample + one label order
+    assert z["parts"] == {"predict_gold": 1, "predict_gold_order": 1}
+    assert z["actual"]["answers"] + z["reused"]["answers"] == 2 * 40
+    assert z["planned"]["input_tokens"] > 0 and z["actual"]["cost_usd"] is None
+    b = spend["benchmarks"]
+    assert not b["missing"], b["missing"]  # every predict/train job wrote its benchmark file
+    for rule in ("predict_shard", "predict_gold", "train_encoder", "cost_plan"):
+        assert b["rules"][rule]["wall_hours"] > 0, rule
+    # the encoder and the decoder request a GPU; the TF-IDF baseline does not
+    assert b["models"]["encoder"]["gpu_hours"] > 0 and b["models"]["baseline"]["gpu_hours"] == 0
+    assert b["rules"]["train_baseline"]["gpu_hours"] == 0
+    html = (r / "report/index.html").read_text()
+    assert "Spend: planned vs actual" in html and "GPU-hours requested" in html
+    manifest = json.loads((r / "report/manifest.json").read_text())
+    assert manifest["spend"]["models"]["zeroshot"]["planned"] == z["planned"]

@@ -35,6 +35,15 @@ SECRETS = _secrets_module()
 RUN_SECTIONS = ("limits", "plan")
 #: keys that look like a credential (api_key, hf_token, password ...): never in the config
 SECRET_KEY = SECRETS.SECRET_KEY
+#: options that no longer exist (batch APIs: one state per job since issue 14), what to do
+REMOVED = {
+    "batch_state": "is no longer used: every predict job (each shard, label order and prompt "
+    "variant) keeps its own batch state beside its checkpoint, under "
+    "results/predictions/MODEL/checkpoints/. Remove the option.",
+    "batch_timeout": "is no longer used: no job waits for a batch to end. Use "
+    "limits.batch_wait (seconds a collecting job may wait, default 0) and run snakemake "
+    "again later to collect.",
+}
 #: options renamed when batch_size stopped meaning three things
 RENAMED = {
     "batch_size": "train_batch_size (texts per training step) or "
@@ -77,6 +86,8 @@ def _model_key_problem(name, m, defs):
                         )
             if key in RENAMED:
                 return f"{where}.{key} was renamed: use {RENAMED[key]}."
+            if key in REMOVED:
+                return f"{where}.{key} {REMOVED[key]}"
             close = difflib.get_close_matches(key, list(allowed), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             return (
@@ -242,7 +253,10 @@ KIND_ENVS = {"encoder": "train", "lora": "train", "baseline": "core"}
 def model_env(wildcards):
     """The conda env a model's inference runs in (relative to workflow/rules/)."""
     m = config["models"][wildcards.model]
-    env = BACKEND_ENVS[m["backend"]] if m["kind"] == "prompt" else KIND_ENVS[m["kind"]]
+    if m["kind"] == "prompt" or (m["kind"] == "lora" and m.get("backend") == "vllm"):
+        env = BACKEND_ENVS[m["backend"]]  # a LoRA adapter served by vLLM: the vllm env
+    else:
+        env = KIND_ENVS[m["kind"]]
     return f"../../envs/{env}.yaml"
 
 
@@ -332,7 +346,8 @@ REVAL_CODED = bool(AUDITS["revalidation_size"] and REVAL_MODEL and revalidation_
 
 
 #: prompted model -> paraphrased templates (audits.prompt_variants; rule predict_gold_variant)
-PROMPT_VARIANTS = {m: list(v) for m, v in (AUDITS.get("prompt_variants") or {}).items()}
+#: (an empty list: none for that model; how a config merged into config.yaml turns them off)
+PROMPT_VARIANTS = {m: list(v) for m, v in (AUDITS.get("prompt_variants") or {}).items() if v}
 
 
 def prompt_variant(wildcards):
@@ -359,7 +374,8 @@ def audit_targets():
         ("retest", "retest.json"),
         ("prompt_variants", "prompt_stability.json"),
     ):
-        t += [f"{RESULTS}/audits/{m}/{name}" for m in AUDITS.get(key) or {}]
+        t += [f"{RESULTS}/audits/{m}/{name}" for m, v in (AUDITS.get(key) or {}).items()
+              if v or key != "prompt_variants"]
     return t
 
 

@@ -16,6 +16,8 @@ rule ingest_corpus:
         strata=lookup(dpath="corpus/strata", within=config),
     log:
         f"{RESULTS}/logs/ingest_corpus.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest_corpus.tsv"
     threads: 1
     resources:
         mem_mb=2000,

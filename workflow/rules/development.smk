@@ -103,6 +103,8 @@ use rule predict_gold as predict_development with:
         trained=model_artifact,
         few_shot_pool=few_shot_pool,
         prompt=prompt_file,
+        submitted=lambda w: batch_receipt(w, "development"),
+        server=model_server,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/development.parquet",
     log:

@@ -50,10 +50,12 @@ rule train_encoder:
         model="|".join(models_of("encoder")) or "NO_ENCODER",
     log:
         f"{RESULTS}/logs/train_encoder/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_encoder/{{model}}.tsv"
     threads: 2
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=training_runtime,
         gpu=1,
     conda:
         "../../envs/train.yaml"
@@ -78,6 +80,8 @@ rule train_baseline:
         model="|".join(models_of("baseline")) or "NO_BASELINE",
     log:
         f"{RESULTS}/logs/train_baseline/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_baseline/{{model}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,

@@ -19,6 +19,10 @@ rule predict_gold:
         trained=model_artifact,
         few_shot_pool=few_shot_pool,
         prompt=prompt_file,
+        # batch API models: the receipt of the job's submit_batch (batch.smk); this job collects
+        submitted=batch_receipt,
+        # serve: true: the managed server's address file (serve.smk; a service: one group)
+        server=model_server,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/gold.parquet",
     params:
@@ -37,10 +41,12 @@ rule predict_gold:
         ),
     log:
         f"{RESULTS}/logs/predict/{{model}}/gold.log",
-    threads: 2
+    benchmark:
+        f"{RESULTS}/benchmarks/predict/{{model}}/gold.tsv"
+    threads: predict_threads
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=inference_runtime,
         gpu=uses_gpu,
     conda:
         model_env
@@ -56,10 +62,14 @@ use rule predict_gold as predict_shard with:
         trained=model_artifact,
         few_shot_pool=few_shot_pool,
         prompt=prompt_file,
+        submitted=batch_receipt,
+        server=model_server,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/shard-{{shard}}.parquet",
     log:
         f"{RESULTS}/logs/predict/{{model}}/shard-{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/predict/{{model}}/shard-{{shard}}.tsv"
 
 
 use rule predict_gold as predict_gold_order with:
@@ -75,6 +85,8 @@ use rule predict_gold as predict_gold_order with:
         order="reversed|rotated|shuffled",
     log:
         f"{RESULTS}/logs/predict/{{model}}/gold-order-{{order}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/predict/{{model}}/gold-order-{{order}}.tsv"
 
 
 use rule predict_gold as predict_gold_variant with:
@@ -85,6 +97,8 @@ use rule predict_gold as predict_gold_variant with:
         trained=model_artifact,
         few_shot_pool=few_shot_pool,
         prompt=lambda w: prompt_variant(w),
+        submitted=batch_receipt,
+        server=model_server,
     output:
         predictions=f"{RESULTS}/predictions/{{model}}/gold-variant-{{variant}}.parquet",
     params:
@@ -95,6 +109,8 @@ use rule predict_gold as predict_gold_variant with:
         variant=r"\d+",
     log:
         f"{RESULTS}/logs/predict/{{model}}/gold-variant-{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/predict/{{model}}/gold-variant-{{variant}}.tsv"
 
 
 rule gather_predictions:
@@ -110,6 +126,8 @@ rule gather_predictions:
         settings=model_settings,
     log:
         f"{RESULTS}/logs/gather/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/gather_predictions/{{model}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,

@@ -47,10 +47,12 @@ rule train_lora:
         model="|".join(models_of("lora")) or "NO_LORA",
     log:
         f"{RESULTS}/logs/train_lora/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_lora/{{model}}.tsv"
     threads: 2
     resources:
         mem_mb=16000,
-        runtime=480,
+        runtime=training_runtime,
         gpu=1,
     conda:
         "../../envs/train.yaml"

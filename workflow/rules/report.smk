@@ -23,6 +23,8 @@ rule report:
         audits=audit_targets(),
         # paired comparisons (machine vs machine, machine vs human coders): with a model only
         comparisons=lambda w: rules.compare.output.comparisons if MODELS else [],
+        # planned against actual tokens, cost and GPU hours (rule spend, plan.smk)
+        spend=lambda w: rules.spend.output.spend if MODELS else [],
     output:
         html=report(
             f"{RESULTS}/report/index.html",

@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 ERROR_CODES = dict(AUDITS.get("error_codes") or {})
 REVIEW_CODES = dict(AUDITS.get("review_codes") or {})
 RETEST = dict(AUDITS.get("retest") or {})
-PROMPT_VARIANTS = {m: list(v) for m, v in (AUDITS.get("prompt_variants") or {}).items()}
+PROMPT_VARIANTS = {m: list(v) for m, v in (AUDITS.get("prompt_variants") or {}).items() if v}
 
 for _key, _models in (
     ("error_codes", ERROR_CODES),
@@ -30,8 +30,6 @@ for _m, _templates in PROMPT_VARIANTS.items():
         raise WorkflowError(
             f"audits.prompt_variants.{_m}: only prompted models (kind: prompt) have a prompt."
         )
-    if not _templates:
-        raise WorkflowError(f"audits.prompt_variants.{_m}: list at least one template.")
 
 
 rule import_error_sheet:

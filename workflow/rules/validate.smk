@@ -29,6 +29,8 @@ rule human_agreement:
         bootstrap=lookup(dpath="validation/bootstrap", within=config),
     log:
         f"{RESULTS}/logs/human_agreement.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/human_agreement.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -70,6 +72,8 @@ rule evaluate:
         ledger=LEDGER,
     log:
         f"{RESULTS}/logs/evaluate/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{model}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

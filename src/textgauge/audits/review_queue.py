@@ -3,7 +3,10 @@
 Confidence thresholding as in the course: :func:`review_queue` routes the lowest-confidence
 ``review_fraction`` (default 0.15; 10-20 % is the usual cost-quality trade-off) of the corpus
 to human review, and :func:`kappa_after_review` compares kappa on the auto-accepted part of
-the gold set with kappa on all of it (statistics from :mod:`textgauge.stats`).
+the gold set with kappa on all of it (statistics from :mod:`textgauge.stats`). Both rank on
+the predictions' ``confidence``, which for an encoder is the calibrated one (temperature
+scaling fitted on the validation split); its ``confidence_raw`` is never used to route texts
+(the audit shows the queue it would have made, for comparison).
 
 The ``audit_model`` step writes ``review_queue.csv``: the least confident share of the corpus. A reviewer adds a ``human_label`` column and
 codes some or all of its rows. :func:`read_review_codes` validates those codes against the

@@ -34,7 +34,8 @@ def make_backend(model: PromptModel, local_only: bool = False,
         from textgauge.inference.backends.transformers import TransformersBackend
 
         return TransformersBackend(model.model,
-                                   inference_batch_size=model.limits.inference_batch_size or 8,
+                                   # None: sized from measured throughput (#15)
+                                   inference_batch_size=model.limits.inference_batch_size,
                                    dtype=model.dtype, max_length=model.max_length or 1024,
                                    threads=threads)
     try:
@@ -57,6 +58,8 @@ def predictions_frame(preds: Sequence[Prediction | Mapping[str, Any]], labels: S
         usage = d.get("usage") or {}
         for k, v in usage.items():
             row[f"usage_{k}"] = v
+        # the text was shortened to fit the model's context (records before #14.5: False)
+        row["truncated"] = bool(d.get("truncated") or False)
         served = d.get("served") or {}
         row["served_model"] = served.get("model")
         row["system_fingerprint"] = served.get("system_fingerprint")

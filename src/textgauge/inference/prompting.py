@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,7 +184,7 @@ class PromptTemplate:
         out = []
         for item_id, text in items:
             labels = self.label_order(order, str(item_id), seed)
-            out.append(PromptRequest(str(item_id), self.render(text, labels), labels))
+            out.append(PromptRequest(str(item_id), self.render(text, labels), labels, text))
         return out
 
     def hash(self) -> str:
@@ -199,6 +199,66 @@ class PromptTemplate:
         for t, lab in self.examples:
             h.update(f"\0{t}\0{lab}".encode())
         return h.hexdigest()[:16]
+
+
+#: what replaces the end of a text shortened to fit a model's context (issue 14.5)
+TRUNCATION_MARKER = " […]"
+
+
+def text_span(request: PromptRequest) -> tuple[int, int] | None:
+    """Where the text sits in the last message's content (start, end), or None when the
+    request does not say its text or the text is not found there as rendered."""
+    if not request.text or not request.messages:
+        return None
+    content = request.messages[-1]["content"]
+    start = content.find(request.text)
+    return None if start < 0 else (start, start + len(request.text))
+
+
+def with_text(request: PromptRequest, text: str) -> PromptRequest:
+    """The same request with its text replaced (in the last message only: codebook,
+    instructions, examples and the answer cue after the text stay as they are)."""
+    span = text_span(request)
+    if span is None:
+        raise ValueError(f"request {request.id}: its text is not in the last message")
+    content = request.messages[-1]["content"]
+    last = {**request.messages[-1], "content": content[:span[0]] + text + content[span[1]:]}
+    return PromptRequest(request.id, [*request.messages[:-1], last], list(request.labels), text)
+
+
+def shorten_to_fit(request: PromptRequest, count: Callable[[PromptRequest], int], budget: int,
+                   encode: Callable[[str], list[int]], decode: Callable[[list[int]], str],
+                   marker: str = TRUNCATION_MARKER) -> tuple[PromptRequest, bool]:
+    """The request, its text shortened from the end (with ``marker``) until the whole
+    prompt is at most ``budget`` tokens; ``(request, False)`` when it already fits.
+
+    Cutting the prompt itself at the context limit drops the answer cue ("Category:") that
+    comes after the text, and the model then answers another question; cutting only the
+    text keeps the codebook, the instructions and the cue, and the marker tells the model
+    (and a reader of the prompt) that the text goes on. ``count`` gives a request's prompt
+    tokens as the model sees them (chat template included). Raises ValueError when even an
+    empty text does not fit, or when the request's text cannot be located.
+    """
+    n = count(request)
+    if n <= budget:
+        return request, False
+    if text_span(request) is None:
+        raise ValueError(f"the prompt has {n} tokens, more than the {budget} allowed, and "
+                         "its text cannot be located to shorten it")
+    ids = encode(request.text or "")
+    keep = max(0, len(ids) - (n - budget) - len(encode(marker)) - 1)
+    for _ in range(12):  # each round removes at least the measured excess
+        short = decode(ids[:keep]).rstrip("\ufffd").rstrip() + marker
+        cand = with_text(request, short)
+        n = count(cand)
+        if n <= budget:
+            return cand, True
+        if keep == 0:
+            break
+        keep = max(0, keep - (n - budget) - 1)
+    raise ValueError(f"the prompt does not fit in {budget} tokens even with its text "
+                     f"shortened to {keep} tokens (codebook, instructions and examples alone "
+                     "are too long): raise max_length or shorten the codebook")
 
 
 def select_examples(pool: Sequence[tuple[str, str]], per_label: int, seed: int) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ batch discounts, and GPU-hours of local engines from ``throughput_texts_per_s``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,7 +39,9 @@ from textgauge.errors import InputDataError
 from textgauge.escaping import md_escape
 from textgauge.inference.backends.base import PromptRequest
 from textgauge.options import EncoderModel, LoraModel, ModelOptions, PromptModel, model_options
+from textgauge.planning import runtime as rt
 from textgauge.planning.prices import find_price, guess_provider, load_prices
+from textgauge.planning.runtime import DEFAULT_THROUGHPUT as RUNTIME_DEFAULTS
 from textgauge.planning.tokens import (
     TOKENS_REPLY_PRIMING,
     hf_counter,
@@ -223,13 +226,11 @@ def plan_cost(requests: Sequence[PromptRequest], model: str, provider: str | Non
 
 # ---------------------------------------------------------------------------- workflow plan
 
-#: Texts per second of one GPU when a model sets no ``throughput_texts_per_s``. Rough
-#: placeholders for inference with a 1-8B decoder (vLLM: continuous batching and a cached
-#: prefix; transformers: one forward pass per text, label scoring) or a base-size encoder on
-#: one recent GPU. They are not measurements of your model: time a pilot run (the predictions'
-#: ``usage_seconds``, or bench/bench_vllm.py) and set ``throughput_texts_per_s`` per model.
-DEFAULT_THROUGHPUT = {"transformers": 20.0, "vllm": 100.0, "local-server": 100.0,
-                      "encoder": 500.0, "lora": 20.0}
+#: Texts per second of one GPU when a model sets no ``throughput_texts_per_s`` (and no earlier
+#: run measured it): placeholders, see :mod:`textgauge.planning.runtime`. They are not
+#: measurements of your model: time a pilot run (its benchmark files are read by the next
+#: plan) or set ``throughput_texts_per_s`` per model.
+DEFAULT_THROUGHPUT = RUNTIME_DEFAULTS
 DEFAULT_ORDERS = ("reversed", "rotated")
 
 
@@ -252,7 +253,7 @@ def provider_and_tokenizer(m: PromptModel, tokenizers: Mapping[str, Any], name: 
     backend = m.backend
     model = m.model
     given = tokenizers.get(name, m.plan.tokenizer)
-    if backend in ("openai", "anthropic"):
+    if backend in ("openai", "anthropic") and not m.serve:  # serve: the model's own tokenizer
         local = m.base_url and is_local_url(m.base_url, m.unix_socket)
         if not local:
             return backend, given, None
@@ -280,8 +281,8 @@ def engine_of(m: PromptModel | EncoderModel | LoraModel) -> str | None:
         return m.kind
     if m.backend in ("transformers", "vllm"):
         return m.backend
-    if m.base_url and is_local_url(m.base_url, m.unix_socket):
-        return "local-server"
+    if m.serve or (m.base_url and is_local_url(m.base_url, m.unix_socket)):
+        return "local-server"  # serve: true: the managed server of rule serve_model
     return None
 
 
@@ -289,7 +290,10 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
                 sample_df: Any, instructions: str = "", seed: int = 0,
                 positional_orders: Sequence[str] = DEFAULT_ORDERS, shards: int = 4,
                 name: str | None = None, prices: dict[str, Any] | None = None,
-                tokenizers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                tokenizers: Mapping[str, Any] | None = None, few_shot_pool: Any = None,
+                prompt_variants: Mapping[str, Sequence[str]] | None = None,
+                scale: str = "nominal", n_train: int | None = None,
+                results: str | None = None) -> dict[str, Any]:
     """Plan every machine coder before running it (rule ``cost_plan``).
 
     ``models`` maps names to model settings (a config's ``models``, or typed options). For
@@ -304,6 +308,15 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
     ``plan.throughput_texts_per_s`` (default :data:`DEFAULT_THROUGHPUT`). The inference jobs
     per rule follow from the settings; the whole DAG's job counts come from
     ``textgauge plan-jobs`` (a Snakemake dry run).
+
+    Prompts are rendered as the predict jobs render them: with the model's few-shot examples
+    (drawn from ``few_shot_pool``, the training split, with the run's seed; their tokens are in
+    every prompt) and ``scale``; ``prompt_variants`` (model -> paraphrased templates, the
+    prompt-stability audit) add one gold-sample run per template. GPU jobs also get the
+    walltime they request (:mod:`textgauge.planning.runtime`: each job's texts at the model's
+    throughput, configured or measured in the earlier run under ``results``, with a margin and
+    a floor): ``gpu_hours_requested`` is what ``textgauge plan-jobs`` sums for the same run;
+    ``n_train`` (training split rows) plans the training jobs of encoder and LoRA models.
     """
     from textgauge.inference.prompting import PromptTemplate
 
@@ -322,8 +335,13 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
                                                         .values() if p.get("as_of")}),
                            "models": {}, "jobs": {}, "notes": []}
     jobs: dict[str, int] = {}
+    variants_of = {k: list(v) for k, v in (prompt_variants or {}).items()}
+    from textgauge.data.corpus import shard_corpus
+
+    shard_n = [len(p) for p in shard_corpus(corpus_df, n_shards)] if n_shards else []
     for mname, raw in models.items():
         m = raw if isinstance(raw, ModelOptions) else model_options(raw, mname)
+        raw_cfg = m.to_dict()  # the settings with defaults, as the workflow's resources see them
         kind = m.kind
         scope = m.scope
         items = gold_items if scope == "gold" else corpus_items
@@ -343,9 +361,26 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
                  1 if scope == "gold" else n_shards, "gather_predictions": 1}
         n_requests = len(items)
         if prompted:
-            tpl = _fast_template(PromptTemplate.from_file(m.prompt, labels, instructions))
+            from textgauge.inference.prompting import select_examples
+
+            examples = []
+            if m.few_shot and few_shot_pool is not None:
+                examples = select_examples(
+                    list(zip(few_shot_pool["text"], few_shot_pool["label"], strict=True)),
+                    m.few_shot, seed)
+                entry["few_shot_examples"] = len(examples)
+            elif m.few_shot:
+                out["notes"].append(f"{mname}: few_shot is set but no training split was given "
+                                    "to draw the examples from: planned without them")
+            tpl = _fast_template(PromptTemplate.from_file(m.prompt, labels, instructions,
+                                                          examples, scale=scale))
             reqs = tpl.requests(items, order=m.label_order, seed=seed)
             audit_reqs = [r for order in orders for r in tpl.requests(gold_items, order, seed)]
+            variant_reqs = [
+                r for path in variants_of.get(mname, [])
+                for r in _fast_template(PromptTemplate.from_file(
+                    path, labels, instructions, examples, scale=scale)).requests(
+                        gold_items, order=m.label_order, seed=seed)]
             provider, tok, note = provider_and_tokenizer(m, tokenizers, mname)
             if note:
                 out["notes"].append(note)
@@ -363,10 +398,21 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
                 entry["positional_audit_orders"] = orders
                 plans.append(audit)
                 mjobs["predict_gold_order"] = len(orders)
+            if variant_reqs:
+                variant = plan_cost(variant_reqs, **kw)
+                entry["prompt_variants"] = variant.to_dict()
+                entry["prompt_variant_templates"] = list(variants_of[mname])
+                plans.append(variant)
+                mjobs["predict_gold_variant"] = len(variants_of[mname])
             n_requests = sum(p.n_requests for p in plans)
             entry["requests"] = n_requests
             entry["input_tokens"] = sum(p.input_tokens for p in plans)
             entry["output_tokens"] = sum(p.output_tokens for p in plans)
+            # prefix tokens read from the provider's cache (every request of a prefix group
+            # after its first), where the prefix is long enough to be cached
+            entry["cached_input_tokens"] = sum(
+                p.prefix_tokens - round(p.prefix_tokens_per_request * p.n_prefix_groups)
+                for p in plans if p.cacheable_prefix)
             entry["tokenizer"] = run.tokenizer
             if run.price_model and engine is None:
                 batch = bool(m.limits.batch_api)
@@ -381,12 +427,43 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
         else:
             entry["requests"] = n_requests
         if engine is not None and kind != "baseline":
-            thr = m.plan.throughput_texts_per_s
-            entry["throughput_texts_per_s"] = float(thr or DEFAULT_THROUGHPUT[engine])
-            entry["throughput_source"] = "config" if thr else "default (placeholder)"
-            entry["gpu_hours"] = n_requests / entry["throughput_texts_per_s"] / 3600
+            measured = rt.measured_throughput(results, mname) if results else None
+            thr, source = rt.inference_throughput(raw_cfg, measured)
+            entry["throughput_texts_per_s"] = thr
+            entry["throughput_source"] = source
+            entry["gpu_hours"] = n_requests / thr / 3600
+            if rt.gpu_engine(raw_cfg):
+                # one job per shard (or the gold sample), one per label order and variant
+                sizes = [len(gold_items)] if scope == "gold" else shard_n
+                sizes += [len(gold_items)] * (mjobs.get("predict_gold_order", 0)
+                                              + mjobs.get("predict_gold_variant", 0))
+                minutes = [rt.runtime_minutes(n, thr) for n in sizes]
+                entry["runtime_requests_min"] = minutes
+                entry["gpu_hours_requested"] = sum(minutes) / 60
+            elif getattr(m, "serve", False):
+                # a managed server (rule serve_model, one GPU job): every text its predict
+                # jobs send at the throughput, plus the time to load the weights
+                startup = math.ceil(float(m.limits.serve_timeout) / 60)
+                minutes = [rt.runtime_minutes(n_requests, thr) + startup]
+                entry["runtime_requests_min"] = minutes
+                entry["gpu_hours_requested"] = sum(minutes) / 60
+                mjobs["serve_model"] = 1
             if kind in ("encoder", "lora"):
-                entry["note"] = "inference only; training time is not planned here"
+                entry["note"] = "inference and training"
+                tthr, tsource = rt.training_throughput(raw_cfg)
+                if n_train is not None:
+                    texts = rt.training_texts(raw_cfg, n_train)
+                    entry["training"] = {
+                        "texts_x_epochs": texts, "throughput_texts_per_s": tthr,
+                        "throughput_source": tsource, "gpu_hours": texts / tthr / 3600,
+                        "runtime_request_min": rt.runtime_minutes(texts, tthr)}
+                    entry["gpu_hours"] += entry["training"]["gpu_hours"]
+                    entry["gpu_hours_requested"] = (entry.get("gpu_hours_requested", 0.0)
+                                                    + entry["training"]["runtime_request_min"]
+                                                    / 60)
+                    mjobs[f"train_{kind}"] = 1
+                else:
+                    entry["note"] = "inference only; no training split given to plan training"
         entry["jobs"] = mjobs
         for rule, n in mjobs.items():
             jobs[rule] = jobs.get(rule, 0) + n
@@ -400,13 +477,15 @@ def plan_models(models: Mapping[str, Any], labels: Mapping[str, str], corpus_df:
         "cost_expected_usd": sum(e.get("cost_expected_usd") or 0.0 for e in ms),
         "cost_upper_usd": sum(e.get("cost_upper_usd") or 0.0 for e in ms),
         "gpu_hours": sum(e.get("gpu_hours") or 0.0 for e in ms),
+        "gpu_hours_requested": sum(e.get("gpu_hours_requested") or 0.0 for e in ms),
         "inference_jobs": sum(jobs.values()),
     }
     if any(e.get("throughput_source", "").startswith("default") for e in ms):
         out["notes"].append("GPU-hours use placeholder throughputs for models without "
                             "`throughput_texts_per_s`: measure a pilot run and set it.")
-    out["notes"].append("Job counts cover inference only; `textgauge plan-jobs` gives every "
-                        "rule's jobs and requested GPU-hours from a Snakemake dry run.")
+    out["notes"].append("Job counts cover inference and training only; `textgauge plan-jobs` "
+                        "gives every rule's jobs and requested GPU-hours from a Snakemake dry "
+                        "run (the same requests for the GPU jobs).")
     return out
 
 
@@ -426,26 +505,32 @@ def plan_markdown(plan: dict[str, Any]) -> str:
            f"Dry run: {plan['dry_run']}. Prices: the dated table (as of "
            f"{', '.join(plan['price_table_as_of']) or 'unknown'}); check before use.", "",
            "| model | kind | engine | scope | texts | requests | input tokens | "
-           "output tokens | expected cost | upper cost | GPU-hours |",
-           "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "output tokens | expected cost | upper cost | GPU-hours | GPU-hours requested |",
+           "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, e in plan["models"].items():
         out.append(f"| {md_escape(name)} | {e['kind']} | {e['engine']} | {e['scope']} | {n(e['texts'])} "
                    f"| {n(e.get('requests'))} | {n(e.get('input_tokens'))} | "
                    f"{n(e.get('output_tokens'))} | {usd(e.get('cost_expected_usd'))} | "
-                   f"{usd(e.get('cost_upper_usd'))} | {hours(e.get('gpu_hours'))} |")
+                   f"{usd(e.get('cost_upper_usd'))} | {hours(e.get('gpu_hours'))} | "
+                   f"{hours(e.get('gpu_hours_requested'))} |")
     t = plan["totals"]
     out.append(f"| **total** | | | | | {n(t['requests'])} | {n(t['input_tokens'])} | "
                f"{n(t['output_tokens'])} | {usd(t['cost_expected_usd'])} | "
-               f"{usd(t['cost_upper_usd'])} | {hours(t['gpu_hours'])} |")
-    out += ["", "Requests include the positional-audit re-runs of the gold sample. Expected "
+               f"{usd(t['cost_upper_usd'])} | {hours(t['gpu_hours'])} | "
+               f"{hours(t.get('gpu_hours_requested'))} |")
+    out += ["", "Requests include the positional-audit (label-order) and prompt-variant re-runs "
+            "of the gold sample; prompts include the few-shot examples. Expected "
             "cost: prompt caching (and the batch API where `batch_api: true`), with a 25% "
             "retry/re-ask margin; upper cost: no caching, no batch discount. GPU-hours: "
-            "requests / `throughput_texts_per_s`.", "", "## Inference jobs per rule", "",
+            "texts / throughput (training: epochs x training texts); requested: the walltime "
+            f"the GPU jobs ask for (x{rt.MARGIN:g}, at least {rt.FLOOR_MINUTES} minutes per job; "
+            "what `textgauge plan-jobs` sums).", "", "## Jobs per rule", "",
             "| rule | jobs |", "| --- | ---: |"]
     out += [f"| {r} | {k} |" for r, k in plan["jobs"].items()]
     out += [f"| **total** | {t['inference_jobs']} |", ""]
     for name, e in plan["models"].items():
-        for key, what in (("run", "run"), ("positional_audit", "positional-audit re-runs")):
+        for key, what in (("run", "run"), ("positional_audit", "positional-audit re-runs"),
+                          ("prompt_variants", "prompt-variant re-runs")):
             if e.get(key):
                 md = CostPlan(**e[key]).to_markdown()
                 out.append(md.replace("## Cost plan:", f"## {md_escape(name)} ({what}): cost "
@@ -453,6 +538,11 @@ def plan_markdown(plan: dict[str, Any]) -> str:
         if e.get("throughput_source"):
             out.append(f"{name}: {e['throughput_texts_per_s']:g} texts/s "
                        f"({e['throughput_source']}).\n")
+        if e.get("training"):
+            tr = e["training"]
+            out.append(f"{name} training: {tr['texts_x_epochs']:,} texts x epochs at "
+                       f"{tr['throughput_texts_per_s']:g} texts/s ({tr['throughput_source']}): "
+                       f"{tr['runtime_request_min']} minutes requested.\n")
     if plan["notes"]:
         out += ["## Notes", ""] + [f"- {x}" for x in plan["notes"]]
     return "\n".join(out) + "\n"

@@ -76,14 +76,47 @@ def prompt_sentence(name: str, cfg: Mapping[str, Any], manifest: Mapping[str, An
     decoding = manifest.get("decoding") or {}
     backend = decoding.get("backend") or cfg.get("backend")
     few = int(cfg.get("few_shot") or 0)
-    shots = (f"{few} few-shot examples per prompt, drawn from the training data (never from "
-             "the gold set)" if few else "no few-shot examples")
+    shown = (manifest.get("few_shot") or {}).get("n")  # fewer where a label has few examples
+    per_prompt = f"{shown} per prompt" if shown is not None else f"up to {few * n_labels} per prompt"
+    shots = (f"{few} few-shot example{'s' if few != 1 else ''} per label ({per_prompt}), drawn "
+             "from the training data (never from the gold set)" if few else "no few-shot examples")
     return (f"{name} is the instruction-tuned model {cfg.get('model')} "
             f"({manifest.get('model_revision')}; backend {backend}) prompted with the codebook "
             f"(template {cfg.get('prompt')}, prompt hash {manifest.get('prompt_hash')}; labels "
             f"listed in {cfg.get('label_order', 'fixed')} order; {shots}); "
             f"{decoding_sentence(decoding, n_labels) if decoding else _legacy(cfg, n_labels)}."
-            + served_sentence(manifest))
+            + served_sentence(manifest) + local_run_sentence(manifest))
+
+
+def local_run_sentence(manifest: Mapping[str, Any]) -> str:
+    """A local decoder's run (#15, #14.5): the precision and its check against fp32, the
+    shared prompt prefix reused, and the texts shortened to fit max_length ("" if none)."""
+    d = manifest.get("decoding") or {}
+    parts = []
+    check = d.get("precision_check") or {}
+    passed = [t for t in check.get("trials", []) if t.get("precision") == check.get("used")]
+    if passed:
+        t = passed[0]
+        parts.append(f"It ran in {t['precision']} after a check against fp32 on {check['n']} "
+                     f"texts (labels agreeing {t['label_agreement']:.1%}, probabilities within "
+                     f"{t['max_prob_diff']:.3f}, {t['speedup']:.1f}x faster).")
+    elif check.get("trials"):
+        parts.append(f"It ran in fp32: no lower precision passed the check against fp32 on "
+                     f"{check['n']} texts (every label agreeing and probabilities within "
+                     f"{check.get('prob_tolerance')}) while being faster.")
+    reuse = d.get("prefix_reuse") or {}
+    if reuse.get("texts_from_cached_prefix"):
+        parts.append(f"The prompt's shared prefix ({reuse.get('prefix_tokens')} tokens: "
+                     "instructions, codebook, examples) was computed once per label order and "
+                     "its key/value cache reused for every text (the same probabilities as the "
+                     "full prompt, to rounding).")
+    n = manifest.get("n_truncated")
+    if n:
+        parts.append(f"{n} text{'s were' if n != 1 else ' was'} shortened to fit the model's "
+                     f"context (max_length {d.get('max_length', '?')} tokens): only the text, "
+                     "marked with \"[…]\", never the codebook, the instructions or the answer "
+                     "cue.")
+    return (" " + " ".join(parts)) if parts else ""
 
 
 def _legacy(cfg: Mapping[str, Any], n_labels: int) -> str:
@@ -108,8 +141,29 @@ def encoder_sentence(name: str, cfg: Mapping[str, Any], training: Mapping[str, A
     return (f"{name} is {base} fine-tuned for sequence classification on "
             f"{t.get('n_train', 'unrecorded')} labelled texts ({t.get('n_val', 'unrecorded')} "
             f"for validation; learning rate {_fmt(cfg.get('learning_rate'))}, up to "
-            f"{_fmt(cfg.get('epochs'))} epochs with {stopping}; class weights: {weights_text}; "
-            f"seed {(t.get('config') or {}).get('seed', cfg.get('seed'))}).")
+            f"{_fmt(cfg.get('epochs'))} epochs with {stopping}; class weights: {weights_text}"
+            f"{oversample_clause(t)}; "
+            f"seed {(t.get('config') or {}).get('seed', cfg.get('seed'))})"
+            f"{calibration_clause(t)}.")
+
+
+def oversample_clause(training: Mapping[str, Any]) -> str:
+    """'; minority labels oversampled ...' when class_balance: oversample ran, else ''."""
+    b = training.get("class_balance") or {}
+    if b.get("method") != "oversample":
+        return ""
+    return (f"; minority labels oversampled (copies drawn with replacement, seed {b.get('seed')}) "
+            f"from {b.get('n_before')} to {b.get('n_after')} training texts")
+
+
+def calibration_clause(training: Mapping[str, Any]) -> str:
+    """', its confidence calibrated by temperature scaling ...' when a T was fitted."""
+    c = training.get("calibration") or {}
+    if c.get("method") != "temperature" or not c.get("n"):
+        return ""
+    return (f"; its confidence was calibrated by temperature scaling (Guo et al. 2017), one "
+            f"temperature T = {c['temperature']:.3g} fitted by negative log-likelihood on the "
+            f"{c['n']} validation texts")
 
 
 def baseline_what(cfg: Mapping[str, Any], training: Mapping[str, Any]) -> str:
@@ -120,7 +174,7 @@ def baseline_what(cfg: Mapping[str, Any], training: Mapping[str, Any]) -> str:
     weights = ("balanced class weights" if cfg.get("class_weights", "balanced") == "balanced"
                else "unweighted")
     return (f"TF-IDF {grams} + logistic regression ({weights}), fitted on the "
-            f"{t.get('n_train', 'unrecorded')} training texts")
+            f"{t.get('n_train', 'unrecorded')} training texts{oversample_clause(t)}")
 
 
 def baseline_sentence(name: str, cfg: Mapping[str, Any], training: Mapping[str, Any]) -> str:
@@ -153,12 +207,23 @@ def lora_sentence(name: str, cfg: Mapping[str, Any], training: Mapping[str, Any]
             f"dropout {_fmt(lora.get('dropout', cfg.get('dropout')))}, target modules "
             f"{lora.get('target_modules', cfg.get('target_modules'))}; "
             f"{QUANTISATION.get(quant, quant)}) trained on the answer tokens of "
-            f"{t.get('n_train', 'unrecorded')} prompted training texts "
+            f"{t.get('n_train', 'unrecorded')} prompted training texts{_too_long(t, cfg)} "
             f"({t.get('n_val', 'unrecorded')} for validation; learning rate "
             f"{_fmt(cfg.get('learning_rate'))}, up to {_fmt(cfg.get('epochs'))} epochs, "
             f"{_fmt(t.get('epochs_run'))} run, {stopping}; prompt {cfg.get('prompt')}, hash "
             f"{meta.get('prompt_hash', manifest.get('prompt_hash'))}; seed {cfg.get('seed')}); "
             f"{decoding_sentence(manifest.get('decoding') or {'decoding': 'label scoring'}, n_labels)}.")
+
+
+def _too_long(training: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
+    """The training texts left out because prompt + answer exceeded max_length (counted by
+    textgauge.training.lora.fitting_records), or nothing when none were."""
+    n = (training.get("n_too_long") or {}).get("train") or 0
+    if not n:
+        return ""
+    return (f" ({n} more left out: prompt + answer longer than max_length "
+            f"{(training.get('adapter_meta') or {}).get('max_length', cfg.get('max_length'))} "
+            "tokens)")
 
 
 def coder_sentence(name: str, cfg: Mapping[str, Any], manifest: Mapping[str, Any],

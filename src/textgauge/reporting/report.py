@@ -64,10 +64,15 @@ def _describe_model(cfg: Mapping[str, Any], manifest: Mapping[str, Any],
     if cfg["kind"] == "baseline":
         return f"{baseline_what(cfg, training or {})}; scope: {cfg.get('scope', 'corpus')}."
     if cfg["kind"] == "prompt":
+        # answers collected from the provider's batch API (limits.batch_api), when any
+        n_batch = manifest.get("answers_from_batch_api") if (cfg.get("limits") or {}).get(
+            "batch_api") else None
+        via = (f" {n_batch} of {manifest.get('n', '?')} answers came from the provider's batch "
+               "API." if n_batch else "")
         return (f"Prompted decoder {cfg.get('model')} via the {cfg.get('backend', 'transformers')} "
                 f"backend, template {cfg.get('prompt')} (prompt hash "
                 f"{manifest.get('prompt_hash')}), label order {cfg.get('label_order', 'fixed')}; "
-                f"scope: {cfg.get('scope', 'corpus')}.")
+                f"scope: {cfg.get('scope', 'corpus')}.{via}")
     return (f"Fine-tuned {cfg['kind']} from {cfg.get('base_model')} "
             f"({manifest.get('model_revision')}); scope: {cfg.get('scope', 'corpus')}.")
 
@@ -271,10 +276,36 @@ def model_section(name: str, m: dict[str, Any], manifest: Mapping[str, Any],
         strata, threshold=kappa_threshold, title=f"{name}: kappa per stratum"))
         if len(strata) > 1 and strata["kappa"].notna().any() else None)
     m["warnings"] = list(training.get("warnings", []))
+    m["calibration_fit"] = training.get("calibration")  # temperature scaling (encoders)
+    m["truncation"] = truncation_sentence(manifest, model_cfg, training)
     hist = training.get("history")
     m["fig_training"] = (plots.to_data_uri(plots.training_curves(hist, f"{name}: training"))
                          if hist else None)
     return m
+
+
+def truncation_sentence(manifest: Mapping[str, Any], model_cfg: Mapping[str, Any],
+                        training: Mapping[str, Any]) -> str | None:
+    """How many texts the coder saw only the start of (``n_truncated`` of the predictions
+    manifest; for an encoder also in training, from training.json), or None when the coder
+    counts none (``n_truncated`` None: no ``truncated`` column) or truncates nothing and has
+    no token limit (an API coder)."""
+    n = manifest.get("n_truncated")
+    limit = model_cfg.get("max_length")
+    if n is None or (not n and not limit):
+        return None
+    at = f"max_length {limit} tokens" if limit else "the context length"
+    if model_cfg.get("kind") in ("prompt", "lora"):  # only the text is cut (#14.5)
+        return (f"{n} of {manifest.get('n', '?')} texts shortened to fit {at}: only the text "
+                "was cut (ending in \" […]\"); the codebook, the instructions and the answer "
+                "cue were kept.")
+    text = (f"{n} of {manifest.get('n', '?')} texts truncated at {at} (the coder saw only "
+            "their beginning).")
+    if training.get("n_truncated_train") is not None:
+        text += (f" In training: {training['n_truncated_train']} of {training.get('n_train')} "
+                 f"training and {training.get('n_truncated_val')} of {training.get('n_val')} "
+                 "validation texts.")
+    return text
 
 
 def reference_sentence(codes: Mapping[str, Any]) -> str:
@@ -312,10 +343,14 @@ def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
                 codes: Mapping[str, Any], audit: Mapping[str, Any], methods: str,
                 manifest: Mapping[str, Any], config_hash: str, kappa_threshold: float,
                 ledger: Sequence[Mapping[str, Any]] | None = None,
-                comparisons: Mapping[str, Any] | None = None) -> str:
+                comparisons: Mapping[str, Any] | None = None,
+                spend: Mapping[str, Any] | None = None) -> str:
     """The report page: the models (with their audits) against the human ceiling.
 
     ``comparisons``: comparisons.json of rule compare (paired differences), or None.
+
+    ``spend``: spend.json of rule spend (planned against actual tokens, cost, GPU hours), or
+    None; shown as rows by :func:`spend_view`.
 
     ``ledger``: the gold-set ledger's entries (:mod:`textgauge.reporting.ledger`), shown as a
     table per model; a model's ``ledger_key`` marks the reported configuration.
@@ -368,6 +403,7 @@ def render_html(*, config: Mapping[str, Any], models: Sequence[dict[str, Any]],
         # "Cohen's κ" or "weighted κ (quadratic)" (an ordinal codebook), one for the page
         kappa_name=kappa_label(models[0]["kappa"].get("weights") if models
                                else human.get("kappa_weights")),
+        spend=spend_view(spend) if spend else None,
         ledger=ledger_table(ledger or [], [m["model"] for m in models],
                             {m["model"]: m.get("ledger_key") for m in models}))
 
@@ -436,3 +472,53 @@ def comparison_view(c: Mapping[str, Any]) -> dict[str, Any]:
             "skipped": first["skipped_coders"] if first else [], "confidence": c["confidence"], "n_boot": c["n_boot"],
             "weights": c["weights"], "codes_outside_gold": c["codes_outside_gold"],
             "verdicts": {m: c["vs_humans"][m]["verdict"] for m in c["models"]}}
+
+
+def spend_view(s: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's "Spend: planned vs actual" tables from spend.json (rule spend): one row
+    per prompted coder (tokens and cost planned, asked in this run, reused from a checkpoint)
+    and one per rule and per model with benchmarked wall and GPU hours."""
+    def n(x: Any) -> str:
+        return "–" if x is None else f"{round(x):,}"
+
+    def usd(x: Any) -> str:
+        return "–" if x is None else f"${x:,.4f}" if x < 1 else f"${x:,.2f}"
+
+    def hours(x: Any) -> str:
+        return "–" if x is None else f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
+
+    def share(x: Any) -> str:
+        return "–" if x is None else f"{100 * x:+.1f}%"
+
+    rows = []
+    for name, e in (s.get("models") or {}).items():
+        p = e.get("planned") or {}
+        a, r = e["actual"], e["reused"]
+        rows.append({
+            "model": name, "backend": e.get("backend") or "",
+            "planned_input": n(p.get("input_tokens")), "planned_output": n(p.get("output_tokens")),
+            "planned_cost": usd(p.get("cost_expected_usd")),
+            "answers": n(a["answers"]), "input": n(a["input_tokens"]) if e["usage_recorded"] else "–",
+            "output": n(a["output_tokens"]) if e["usage_recorded"] else "–",
+            "cached": n(a["cached_tokens"]) if e["usage_recorded"] else "–",
+            "cost": usd(a.get("cost_usd")), "input_vs_plan": share(e.get("input_tokens_vs_plan")),
+            "reused_answers": n(r["answers"]),
+            "reused_input": n(r["input_tokens"]) if e["usage_recorded"] else "–",
+            "reused_cost": usd(r.get("cost_usd")),
+            "parts": ", ".join(f"{k}: {v}" for k, v in (e.get("parts") or {}).items())})
+    b = s.get("benchmarks") or {}
+    rules = [{"rule": k, "jobs": v["jobs"], "wall": hours(v["wall_hours"]),
+              "gpu": hours(v["gpu_hours"]), "cpu": hours(v["cpu_hours"])}
+             for k, v in (b.get("rules") or {}).items()]
+    per_model = [{"model": k, "jobs": v["jobs"], "wall": hours(v["wall_hours"]),
+                  "gpu": hours(v["gpu_hours"]), "planned": hours(v.get("gpu_hours_planned")),
+                  "requested": hours(v.get("gpu_hours_requested"))}
+                 for k, v in (b.get("models") or {}).items()]
+    t = s.get("totals") or {}
+    return {"rows": rows, "rules": rules, "models": per_model, "notes": b.get("notes") or [],
+            "files": b.get("files", 0),
+            "total_cost": usd(t.get("cost_usd")), "planned_cost": usd(t.get("cost_planned_usd")),
+            "gpu_hours": hours(t.get("gpu_hours")),
+            "gpu_hours_planned": hours(t.get("gpu_hours_planned")),
+            "gpu_hours_requested": hours(t.get("gpu_hours_requested")),
+            "price_as_of": ", ".join(s.get("price_table_as_of") or []) or "unknown"}

@@ -6,6 +6,11 @@
 * Coverage-accuracy (risk-coverage) curve of selective classification (El-Yaniv & Wiener
   2010; Geifman & El-Yaniv 2017): accuracy among the items accepted when only the most
   confident share is kept.
+* Temperature scaling (Guo et al. 2017): one scalar T > 0 divides a classifier's logits,
+  softmax(z / T), chosen to minimise the negative log-likelihood (NLL) of held-out labels.
+  T > 1 softens over-confident probabilities, T < 1 sharpens under-confident ones; the
+  arg-max label never changes, so accuracy and kappa stay the same and only the confidence
+  (and what is routed to review on it) moves.
 
 The review queue that routes the least confident texts to humans is an audit:
 :mod:`textgauge.audits.review_queue`.
@@ -20,8 +25,13 @@ import pandas as pd
 
 from textgauge.errors import InputDataError
 
-__all__ = ["calibration_bins", "coverage_accuracy_curve", "expected_calibration_error",
-           "maximum_calibration_error"]
+__all__ = ["calibration_bins", "coverage_accuracy_curve", "ece_if_calibrated",
+           "expected_calibration_error", "fit_temperature", "maximum_calibration_error", "negative_log_likelihood",
+           "softmax_with_temperature", "temperature_scaling"]
+
+#: the range searched for T: wide enough for any real classifier (T = 20 turns a logit gap of
+#: 20 into 1), bounded so that a degenerate fit set cannot drive T to 0 or infinity
+TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
 def _arrays(correct: Sequence[bool] | np.ndarray,
@@ -91,6 +101,20 @@ def expected_calibration_error(
     return float((bins.loc[used, "weight"] * bins.loc[used, "gap"].abs()).sum())
 
 
+def ece_if_calibrated(confidence: Sequence[float] | np.ndarray, n_bins: int = 15,
+                      n_sim: int = 200, seed: int = 0) -> float:
+    """The mean ECE a perfectly calibrated coder with these confidences would show by binning
+    noise alone: each item is drawn correct with probability equal to its confidence,
+    ``n_sim`` times (seeded). A reference for an observed ECE on a small set."""
+    p = np.asarray(confidence, dtype=float)
+    p = p[np.isfinite(p)]
+    if not p.size:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    return float(np.mean([expected_calibration_error(rng.random(p.size) < p, p, n_bins=n_bins)
+                          for _ in range(n_sim)]))
+
+
 def maximum_calibration_error(correct: Sequence[bool] | np.ndarray,
                               confidence: Sequence[float] | np.ndarray,
                               n_bins: int = 15) -> float:
@@ -121,3 +145,105 @@ def coverage_accuracy_curve(
     acc = cum[last] / n_acc
     return pd.DataFrame({"threshold": ps[last], "n_accepted": n_acc,
                          "coverage": n_acc / len(ps), "accuracy": acc, "risk": 1 - acc})
+
+
+# ---------------------------------------------------------------- temperature scaling
+def _logits_labels(logits: Sequence[Sequence[float]] | np.ndarray,
+                   labels: Sequence[int] | np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    z = np.asarray(logits, dtype=float)
+    if z.ndim != 2:
+        raise ValueError("logits must be a 2-d array (items x labels)")
+    if not np.isfinite(z).all():
+        raise InputDataError("The logits contain NaN or infinite values; temperature scaling "
+                             "needs finite scores for every item and label.")
+    if labels is None:
+        return z, None
+    y = np.asarray(labels, dtype=int)
+    if y.shape != (z.shape[0],):
+        raise ValueError("labels must have one entry per row of logits")
+    if len(y) and ((y < 0) | (y >= z.shape[1])).any():
+        raise ValueError("labels must be column indices of logits")
+    return z, y
+
+
+def softmax_with_temperature(logits: Sequence[Sequence[float]] | np.ndarray,
+                             temperature: float = 1.0) -> np.ndarray:
+    """softmax(z / T) per row, computed stably (the row maximum subtracted first)."""
+    if not temperature > 0:
+        raise ValueError("temperature must be > 0")
+    z, _ = _logits_labels(logits)
+    s = z / float(temperature)
+    s = s - s.max(axis=1, keepdims=True) if s.size else s
+    e = np.exp(s)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def negative_log_likelihood(logits: Sequence[Sequence[float]] | np.ndarray,
+                            labels: Sequence[int] | np.ndarray,
+                            temperature: float = 1.0) -> float:
+    """Mean -log softmax(z / T)[y] over items (nan for no items)."""
+    z, y = _logits_labels(logits, labels)
+    if not len(y):
+        return float("nan")
+    s = z / float(temperature)
+    m = s.max(axis=1)
+    lse = m + np.log(np.exp(s - m[:, None]).sum(axis=1))
+    return float(np.mean(lse - s[np.arange(len(y)), y]))
+
+
+def fit_temperature(logits: Sequence[Sequence[float]] | np.ndarray,
+                    labels: Sequence[int] | np.ndarray,
+                    bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> float:
+    """The temperature T in ``bounds`` that minimises the NLL of ``labels`` (Guo et al. 2017).
+
+    The NLL is convex in 1/T, so a bounded scalar search over 1/T (Brent's method,
+    scipy.optimize.minimize_scalar) finds the one minimum. The fit never makes the fit set
+    worse than no scaling: if the optimiser's T does not beat T = 1 (flat NLL, a tolerance
+    edge), 1.0 is returned. With no items, 1.0 (nothing to fit).
+    """
+    from scipy.optimize import minimize_scalar
+
+    z, y = _logits_labels(logits, labels)
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if not 0 < lo < hi:
+        raise ValueError("bounds must satisfy 0 < low < high")
+    if not len(y):
+        return 1.0
+    res = minimize_scalar(lambda b: negative_log_likelihood(z, y, 1.0 / b),
+                          bounds=(1.0 / hi, 1.0 / lo), method="bounded",
+                          options={"xatol": 1e-6})
+    t = float(1.0 / res.x)
+    if negative_log_likelihood(z, y, t) > negative_log_likelihood(z, y, 1.0):
+        return 1.0
+    return t
+
+
+def temperature_scaling(logits: Sequence[Sequence[float]] | np.ndarray,
+                        labels: Sequence[int] | np.ndarray,
+                        bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+                        n_bins: int = 15) -> dict[str, float | int | bool]:
+    """Fit T on (logits, labels) and measure the fit set before and after.
+
+    Returns temperature, n, nll_before/nll_after (mean NLL at T = 1 and at T),
+    ece_before/ece_after (:func:`expected_calibration_error` of the arg-max confidence,
+    ``n_bins`` equal-width bins), accuracy (of the arg-max, the same at any T), and at_bound (T hit an end of ``bounds``: the fit set may
+    be too small or separable, say so). Values are nan with no items.
+    """
+    z, y = _logits_labels(logits, labels)
+    t = fit_temperature(z, y, bounds)
+    correct = z.argmax(axis=1) == y if len(y) else np.zeros(0, dtype=bool)
+
+    def ece(temp: float) -> float:
+        if not len(y):
+            return float("nan")
+        return expected_calibration_error(correct, softmax_with_temperature(z, temp).max(axis=1),
+                                          n_bins=n_bins)
+
+    return {"temperature": t, "n": int(len(y)),
+            "nll_before": negative_log_likelihood(z, y, 1.0),
+            "nll_after": negative_log_likelihood(z, y, t),
+            "ece_before": ece(1.0), "ece_after": ece(t),
+            "accuracy": float(correct.mean()) if len(y) else float("nan"),
+            "at_bound": bool(len(y)) and bool(np.isclose(t, bounds[0], rtol=1e-3)
+                                              or np.isclose(t, bounds[1], rtol=1e-3))}

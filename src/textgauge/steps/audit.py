@@ -36,6 +36,7 @@ from textgauge.io import write_json_atomic, write_parquet_atomic
 from textgauge.stats import (
     calibration_bins,
     coverage_accuracy_curve,
+    ece_if_calibrated,
     expected_calibration_error,
     kappa_summary,
     kappa_weights_for,
@@ -125,6 +126,8 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
         result["calibration"] = {
             "ece": expected_calibration_error(corr["correct"], corr["confidence"]),
             "mce": maximum_calibration_error(corr["correct"], corr["confidence"]),
+            # what a perfectly calibrated coder with these confidences would show (binning)
+            "ece_noise": ece_if_calibrated(corr["confidence"], seed=seed),
             "bins": calibration_bins(corr["correct"], corr["confidence"]).to_dict("records")}
         result["coverage_curve"] = curve.iloc[::max(1, len(curve) // CURVE_POINTS)].to_dict(
             "records")
@@ -133,6 +136,14 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
         result["review"] = {"fraction": review_fraction,
                             "threshold": after.attrs.get("threshold"),
                             "kappa": after.to_dict("records")}
+        # a calibrated coder (the encoder: temperature scaling) keeps its raw confidence:
+        # the same audit before calibration, beside it (None for a coder without one)
+        result["calibration"].update(
+            {"calibrated": False, "ece_uncalibrated": None, "mce_uncalibrated": None,
+             "review_uncalibrated": None})
+        if "confidence_raw" in preds.columns and preds["confidence_raw"].notna().any():
+            result["calibration"].update(uncalibrated(preds, gold, review_fraction, labels,
+                                                      kw, kappa_weights_for(scale, kappa_weights)))
     queue = review.review_queue(
         preds.merge(corpus_df[["id", "text", *strata]], on="id", how="left"), review_fraction,
         exclude_ids=gold["id"], extra_columns=["text", *strata])
@@ -178,6 +189,28 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
              "flagged strata %s", model, len(sheet), len(queue), over or "none",
              [f"{r['stratum_col']}={r['stratum']}" for r in result["flagged_strata"]] or "none")
     return result
+
+
+def uncalibrated(preds: pd.DataFrame, gold: pd.DataFrame, review_fraction: float,
+                 labels: Sequence[str], kw: dict[str, Any], weights: Any) -> dict[str, Any]:
+    """The calibration audit of the confidence before calibration (``confidence_raw``, the
+    encoder's softmax as trained, beside its temperature-scaled ``confidence``): the ECE on
+    gold and the review queue's gold subsets had the queue been ranked on it. The review
+    queue itself always ranks on the calibrated ``confidence``."""
+    raw = preds.assign(confidence=preds["confidence_raw"])
+    corr = review.gold_correctness(gold, raw.loc[raw["id"].isin(set(gold["id"]))])
+    known = corr["confidence"].notna()
+    before = review.kappa_after_review(raw, gold, review_fraction, labels=labels, **kw,
+                                       weights=weights)
+    return {"calibrated": True,
+            "ece_uncalibrated": expected_calibration_error(corr.loc[known, "correct"],
+                                                           corr.loc[known, "confidence"])
+            if known.any() else None,
+            "mce_uncalibrated": maximum_calibration_error(corr.loc[known, "correct"],
+                                                          corr.loc[known, "confidence"])
+            if known.any() else None,
+            "review_uncalibrated": {"threshold": before.attrs.get("threshold"),
+                                    "kappa": before.to_dict("records")}}
 
 
 def positional_audit(*, model: str, fixed: str, others: Sequence[str], reference: str,

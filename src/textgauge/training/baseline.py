@@ -123,6 +123,12 @@ def fit_baseline(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
     if (counts == 0).any():
         raise InputDataError(f"{sources[0]} has no example of {list(counts.index[counts == 0])}; "
                              "the baseline needs training examples of every label.")
+    balance = None
+    if getattr(cfg, "class_balance", "none") == "oversample":
+        from textgauge.training.balance import oversample
+
+        n_texts = len(train)
+        train, balance = oversample(train, labels, cfg.seed, cfg.oversample_cap)
     index = {lab: i for i, lab in enumerate(labels)}
     y = train["label"].map(index).to_numpy()
     texts = clean_texts(train["text"])
@@ -145,8 +151,10 @@ def fit_baseline(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
         "class_weights_rule": ("balanced: n / (k * n_c) per label" if cfg.class_weights
                                == "balanced" else "none (unweighted loss)"),
         "class_weights": dict(zip(labels, np.round(weights, 4).tolist(), strict=True)),
-        "n_train": int(len(train)), "n_val": int(len(val)),
+        # labelled texts (before oversampling: class_balance says how many were fitted)
+        "n_train": int(len(train)) if balance is None else int(n_texts), "n_val": int(len(val)),
         "train_label_counts": {k: int(v) for k, v in counts.items()},
+        "class_balance": balance or {"method": "none"},
         "n_empty_train_texts": int(sum(1 for t in texts if not t.strip())),
         "vocabulary_size": int(len(pipe.named_steps["tfidf"].vocabulary_)),
         "train_accuracy": float(accuracy_score(y, train_pred)),

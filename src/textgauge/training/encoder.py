@@ -4,9 +4,15 @@ Choices that matter for measurement, not only for accuracy:
 - the gold test set is never seen in training or model selection (the splits module removes
   it; :func:`train_encoder` checks again and refuses overlap);
 - class imbalance is handled with inverse-frequency class weights in the loss (or weights
-  given per label), because an unweighted encoder on skewed data can collapse to the
-  majority class and still look accurate;
+  given per label), or by oversampling the minority labels (``class_balance: oversample``,
+  :mod:`textgauge.training.balance`), because an unweighted encoder on skewed data can
+  collapse to the majority class and still look accurate;
 - model selection is by validation macro-F1 with early stopping (patience in epochs);
+- the confidence is calibrated by temperature scaling fitted on the validation split
+  (:func:`textgauge.stats.temperature_scaling`; gold is never used): T and the validation
+  NLL/ECE before and after go into training.json, and :class:`EncoderPredictor` applies T;
+- texts longer than ``max_length`` tokens are truncated, and counted (training.json in
+  training, a ``truncated`` column at inference): nothing is cut silently;
 - training curves and a memorisation warning (train accuracy far above validation) are saved
   next to the model, so a reviewer can see how the instrument was made.
 """
@@ -47,6 +53,40 @@ def class_weight_vector(labels: Sequence[str], train_labels: Sequence[str],
     return (len(train_labels) / (len(labels) * counts)).to_numpy(dtype=float)
 
 
+def truncated_flags(tok: Any, texts: Sequence[str], max_length: int) -> np.ndarray:
+    """True for each text whose tokens (special tokens included) exceed ``max_length``:
+    the texts the encoder sees only the start of."""
+    if not len(texts):
+        return np.zeros(0, dtype=bool)
+    lengths = tok(list(texts), truncation=False, add_special_tokens=True,
+                  return_attention_mask=False, return_token_type_ids=False,
+                  verbose=False)["input_ids"]
+    return np.array([len(ids) > max_length for ids in lengths], dtype=bool)
+
+
+def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, cfg: EncoderModel
+              ) -> dict[str, Any]:
+    """The calibration record of training.json: temperature scaling on the validation split
+    (or T = 1 with the reason, when switched off or there is nothing to fit on)."""
+    from textgauge.stats import temperature_scaling
+
+    method = cfg.calibration.method
+    if method == "none":
+        return {"method": "none", "fit_on": None, "temperature": 1.0,
+                "note": "calibration.method is none: the softmax as trained."}
+    res = temperature_scaling(np.asarray(val_logits, dtype=float),
+                              np.asarray(val_labels, dtype=int))
+    out: dict[str, Any] = {"method": method, "fit_on": cfg.calibration.fit_on, **res,
+                           "note": None}
+    if not res["n"]:
+        out["note"] = "The validation split is empty: no temperature fitted (T = 1)."
+    elif res["at_bound"]:
+        out["note"] = (f"T = {res['temperature']:.3g} lies at the end of the searched range: "
+                       f"the {res['n']} validation texts may be too few or all classified "
+                       "with a wide margin; check the calibration on gold in the report.")
+    return out
+
+
 def _device_and_precision(precision: str) -> tuple[str, dict[str, bool]]:
     import torch
 
@@ -84,6 +124,11 @@ def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
     labels = list(labels)
     if cfg.max_train_items and len(train) > cfg.max_train_items:
         train = train.sample(cfg.max_train_items, random_state=cfg.seed).sort_values("id")
+    balance, labelled = None, train
+    if cfg.class_balance == "oversample":
+        from textgauge.training.balance import oversample
+
+        train, balance = oversample(train, labels, cfg.seed, cfg.oversample_cap)
     set_seed(cfg.seed)
     out_dir = Path(out_dir)
     path = resolve(cfg.base_model)
@@ -92,6 +137,10 @@ def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
     device, prec = _device_and_precision(cfg.precision)
+
+    # counted on the labelled texts (oversampled copies are not counted twice)
+    truncated = {"train": int(truncated_flags(tok, list(labelled["text"]), cfg.max_length).sum()),
+                 "val": int(truncated_flags(tok, list(val["text"]), cfg.max_length).sum())}
 
     def encode(df: pd.DataFrame) -> list[dict[str, Any]]:
         enc = tok(list(df["text"]), truncation=True, max_length=cfg.max_length)
@@ -141,7 +190,11 @@ def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
     trainer.remove_callback(EarlyStoppingCallback)
     # training accuracy of the selected model, for the memorisation warning
     train_eval = trainer.evaluate(train_ds, metric_key_prefix="train")
-    val_eval = trainer.evaluate(val_ds, metric_key_prefix="val")
+    # one pass over the validation split: its metrics and the logits temperature scaling needs
+    val_out = trainer.predict(val_ds, metric_key_prefix="val")
+    val_eval = val_out.metrics
+    calibration = calibrate(np.asarray(val_out.predictions).reshape(len(val_ds), len(labels)),
+                            np.asarray(val_out.label_ids).reshape(-1), cfg)
     gap = train_eval["train_accuracy"] - val_eval["val_accuracy"]
     warnings = []
     if gap > cfg.memorisation_gap:
@@ -160,7 +213,12 @@ def train_encoder(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
         "base_model": describe(cfg.base_model), "labels": labels, "label2id": label2id,
         "config": cfg.answer_settings(),
         "class_weights": None if weights is None else dict(zip(labels, weights.round(4).tolist(), strict=True)),
-        "n_train": len(train_ds), "n_val": len(val_ds), "device": device, "precision": prec,
+        "class_balance": balance or {"method": "none"},
+        "calibration": calibration,
+        "max_length": cfg.max_length,
+        "n_truncated_train": truncated["train"], "n_truncated_val": truncated["val"],
+        # labelled texts (before oversampling: class_balance says how many were fitted)
+        "n_train": len(labelled), "n_val": len(val_ds), "device": device, "precision": prec,
         "epochs_run": epochs_run, "stopped_early": epochs_run < cfg.epochs,
         "best_val_macro_f1": trainer.state.best_metric,
         "train_accuracy": train_eval["train_accuracy"], "val_accuracy": val_eval["val_accuracy"],
@@ -190,12 +248,18 @@ class EncoderPredictor:
     (about 3-4x faster) only after checking it against fp32 on a spread of up to 256 texts: if
     fewer than ``min_agreement`` of their labels agree, it stays in fp32. Low precision is never
     trusted for measurement unchecked; the check is recorded (``precision_check``).
+
+    ``temperature`` (training.json's ``calibration.temperature``) divides the logits before
+    the softmax: the probabilities and ``confidence`` are calibrated, ``confidence_raw`` keeps
+    the softmax as trained, and the label (the arg-max) is the same either way. A boolean
+    ``truncated`` column marks the texts longer than ``max_length`` tokens (``n_truncated``
+    counts them).
     """
 
     def __init__(self, model_dir: str | Path, inference_batch_size: int = 64,
                  max_length: int = 128,
                  threads: int | None = None, precision: str = "auto",
-                 min_agreement: float = 0.99):
+                 min_agreement: float = 0.99, temperature: float = 1.0):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -211,15 +275,25 @@ class EncoderPredictor:
         self.precision, self.min_agreement = precision, min_agreement
         self.precision_used = "bf16" if self.device == "cuda" else "fp32"
         self.precision_check: dict[str, Any] | None = None
+        if not float(temperature) > 0:
+            raise InputDataError(f"The calibration temperature must be > 0, not {temperature!r}; "
+                                 "rerun rule train_encoder.")
+        self.temperature = float(temperature)
+        self.n_truncated = 0
 
-    def _probs(self, texts: Sequence[str], autocast: bool) -> np.ndarray:
+    def _logits(self, texts: Sequence[str], autocast: bool) -> np.ndarray:
         import torch
 
         enc = self.tok(list(texts), truncation=True, padding=True, max_length=self.max_length,
                        return_tensors="pt").to(self.device)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             logits = self.model(**enc).logits.float()
-        return torch.softmax(logits, dim=-1).cpu().numpy()
+        return logits.detach().cpu().numpy().astype(np.float64)
+
+    def _probs(self, texts: Sequence[str], autocast: bool) -> np.ndarray:
+        from textgauge.stats import softmax_with_temperature
+
+        return softmax_with_temperature(self._logits(texts, autocast), 1.0)
 
     def _choose_precision(self, texts: Sequence[str], order: np.ndarray) -> bool:
         """True when bf16 autocast is requested or passes the fp32 check (CPU only)."""
@@ -252,20 +326,32 @@ class EncoderPredictor:
         import torch
         from tqdm.auto import tqdm
 
+        from textgauge.stats import softmax_with_temperature
+
         order = np.argsort([len(t) for t in texts], kind="stable")
         autocast = self._choose_precision(texts, order)
-        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        logits = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        truncated = np.zeros(len(texts), dtype=bool)
         with torch.inference_mode():
             for s in tqdm(range(0, len(order), self.inference_batch_size),
                           desc="encoder inference",
                           unit="batch", disable=os.environ.get("TQDM_DISABLE") == "1"):
                 idx = order[s:s + self.inference_batch_size]
-                probs[idx] = self._probs([texts[i] for i in idx], autocast)
+                batch = [texts[i] for i in idx]
+                logits[idx] = self._logits(batch, autocast)
+                # batch by batch: the untruncated token ids of a whole shard never held at once
+                truncated[idx] = truncated_flags(self.tok, batch, self.max_length)
+        self.n_truncated = int(truncated.sum())
+        raw = softmax_with_temperature(logits, 1.0)
+        probs = softmax_with_temperature(logits, self.temperature) if self.temperature != 1.0 \
+            else raw
         best = probs.argmax(axis=1)
         df = pd.DataFrame({"id": list(ids), "label": [self.labels[i] for i in best],
-                           "confidence": probs.max(axis=1)})
+                           "confidence": probs.max(axis=1),
+                           "confidence_raw": raw.max(axis=1)})
         for j, lab in enumerate(self.labels):
             df[f"prob_{lab}"] = probs[:, j]
         df["status"] = "ok"
         df["raw"] = df["label"]
+        df["truncated"] = truncated
         return df

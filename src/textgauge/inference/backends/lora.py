@@ -18,12 +18,12 @@ from typing import Any
 from textgauge.errors import ConfigError, InputDataError
 from textgauge.inference.backends.base import PromptRequest
 from textgauge.inference.backends.transformers import TransformersBackend
+from textgauge.inference.backends.vllm import VLLMBackend
 from textgauge.options import LoraModel
 
 log = logging.getLogger("textgauge")
 
 ADAPTER_META = "textgauge_adapter.json"
-#: ChatML, used only when the base tokenizer has no chat template of its own
 #: ChatML, used only when the base tokenizer has no chat template of its own
 CHATML = (
     "{% for message in messages %}"
@@ -183,13 +183,68 @@ def find_adapter(model_dir: str | Path) -> Path:
 
 
 def lora_predictor(model_dir: str | Path, model: LoraModel,
-                   threads: int | None = None) -> LoraBackend:
-    """The inference backend for a trained ``kind: lora`` model (rule predict_*)."""
-    return LoraBackend(find_adapter(model_dir),
+                   threads: int | None = None) -> Any:
+    """The inference backend for a trained ``kind: lora`` model (rule predict_*): the base
+    model + peft adapter with transformers, or (``backend: vllm``) the base model served by
+    vLLM with the adapter as its LoRARequest."""
+    adapter = find_adapter(model_dir)
+    if model.backend == "vllm":
+        return vllm_lora_backend(adapter, model)
+    return LoraBackend(adapter,
                        inference_batch_size=model.limits.inference_batch_size,
                        dtype=model.dtype, max_length=model.max_length, threads=threads,
                        quantize=model.inference_quantize)
 
 
-__all__ = ["ADAPTER_META", "LoraBackend", "adapter_hash", "find_adapter", "load_base_model",
-           "load_tokenizer", "lora_predictor", "read_adapter_meta"]
+#: LoraLimits keys handed to the vLLM engine as they are (None: vLLM's or our CPU default)
+VLLM_LIMITS = ("tensor_parallel_size", "gpu_memory_utilization", "kv_cache_memory_bytes",
+               "enforce_eager", "max_num_seqs", "enable_prefix_caching", "multiprocessing")
+
+
+def vllm_lora_backend(adapter_dir: str | Path, model: LoraModel) -> Any:
+    """A :class:`~textgauge.inference.backends.vllm.VLLMBackend` serving the adapter that rule
+    train_lora wrote (``enable_lora`` + ``LoRARequest``) on the base model it was trained on.
+
+    The base model is the one recorded in the adapter (``textgauge_adapter.json``), so the
+    adapter never lands on a different base; ``max_length`` (prompt + answer, as trained)
+    becomes ``max_model_len``. The manifest names the adapter by its hash, as for the
+    transformers backend.
+    """
+    adapter_dir = Path(adapter_dir)
+    meta = read_adapter_meta(adapter_dir)
+    base = meta.get("base_model") or model.base_model
+    if base != model.base_model:
+        raise ConfigError(f"The adapter in {adapter_dir} was trained on {base}, but the model's "
+                          f"base_model is {model.base_model}: rerun rule train_lora (delete "
+                          "the adapter folder) so that adapter and base model match.")
+    cfg: dict[str, Any] = {"model": base, "adapter": str(adapter_dir),
+                           "revision": meta.get("revision") or model.revision,
+                           "dtype": model.dtype, "max_model_len": model.max_length,
+                           "inference_batch_size": model.limits.inference_batch_size}
+    limits = model.limits.to_dict()
+    cfg.update({k: limits[k] for k in VLLM_LIMITS if limits.get(k) is not None})
+    return VLLMLoraBackend(adapter_dir, meta, {k: v for k, v in cfg.items() if v is not None})
+
+
+class VLLMLoraBackend(VLLMBackend):
+    """vLLM serving a trained adapter; describe() as :class:`LoraBackend`'s (the adapter's
+    hash in the revision, the prompt hash the adapter was trained with)."""
+
+    name = "vllm-lora"
+
+    def __init__(self, adapter_dir: str | Path, meta: Mapping[str, Any], cfg: dict[str, Any]):
+        super().__init__(cfg)
+        self.adapter_dir, self.meta = str(adapter_dir), dict(meta)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update({"backend": self.name, "adapter": self.adapter_dir,
+                  "revision": f"{self.meta.get('base_model')} + LoRA adapter "
+                              f"({adapter_hash(self.adapter_dir)})",
+                  "base_revision": self.meta.get("revision"),
+                  "prompt_hash_trained": self.meta.get("prompt_hash")})
+        return d
+
+
+__all__ = ["ADAPTER_META", "LoraBackend", "VLLMLoraBackend", "adapter_hash", "find_adapter", "load_base_model",
+           "load_tokenizer", "lora_predictor", "read_adapter_meta", "vllm_lora_backend"]

@@ -165,6 +165,8 @@ def run_with_checkpoint(backend: PromptBackend, requests: Sequence[PromptRequest
                            "resume from the checkpoint.")
     cols = COLUMNS + RECORD_COLUMNS
     df = pd.DataFrame([{c: results[i].get(c) for c in cols} for i in ids], columns=cols)
+    # answers taken from the checkpoint, not asked now: the spend summary counts them apart
+    df["reused"] = [i not in fresh for i in ids]
     stats = {
         "path": str(checkpoint_path), "requests": len(ids),
         "reused": len(ids) - len(todo), "asked": len(todo),

@@ -82,6 +82,22 @@ _ENGINE_KEYS = ("dtype", "max_model_len", "tensor_parallel_size", "gpu_memory_ut
                 "revision", "seed", "max_lora_rank", "max_loras")
 
 
+#: the values vLLM accepts for max_lora_rank (vllm.config.lora.MaxLoRARanks)
+LORA_RANK_SLOTS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_rank_slot(rank: int) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds an adapter of ``rank``.
+
+    vLLM refuses any other value (a rank-12 adapter needs max_lora_rank 16, not 12).
+    """
+    for slot in LORA_RANK_SLOTS:
+        if slot >= rank:
+            return slot
+    raise ConfigError(f"The LoRA adapter has rank {rank}; vLLM serves ranks up to "
+                      f"{LORA_RANK_SLOTS[-1]}. Train with a smaller r.")
+
+
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
@@ -214,7 +230,7 @@ class VLLMBackend(PromptBackend):
             kw["enable_lora"] = True
             rank = self._adapter_rank()
             if rank and "max_lora_rank" not in kw:
-                kw["max_lora_rank"] = max(rank, 8)
+                kw["max_lora_rank"] = lora_rank_slot(rank)
         kw.update(cfg.get("engine_args") or {})
         return kw
 
@@ -293,7 +309,19 @@ class VLLMBackend(PromptBackend):
         lora = self._lora_request()
         params: dict[tuple[str, ...], Any] = {}
         for i in range(0, len(requests), self.inference_batch_size):
-            batch = list(requests[i:i + self.inference_batch_size])
+            batch, sent, cut = [], {}, set()
+            for r in requests[i:i + self.inference_batch_size]:
+                try:  # only the text is shortened to fit max_model_len (#14.5)
+                    sent[r.id], shortened = self._fit(r)
+                except ValueError as exc:
+                    on_results([Prediction(id=r.id, label=None, status=STATUS_FAILED,
+                                           error=f"ValueError: {exc}")])
+                    continue
+                batch.append(r)
+                if shortened:
+                    cut.add(r.id)
+            if not batch:
+                continue
             sps = []
             for r in batch:
                 key = tuple(r.labels)
@@ -302,14 +330,34 @@ class VLLMBackend(PromptBackend):
                 sps.append(params[key])
             t0 = time.perf_counter()
             try:
-                outs = llm.chat([r.messages for r in batch], sps, use_tqdm=False,
+                outs = llm.chat([sent[r.id].messages for r in batch], sps, use_tqdm=False,
                                 lora_request=lora)
             except Exception as exc:  # noqa: BLE001 - recorded per item, never dropped
                 on_results([Prediction(id=r.id, label=None, status=STATUS_FAILED,
                                        error=f"{type(exc).__name__}: {exc}") for r in batch])
                 continue
             dt = (time.perf_counter() - t0) / len(batch)
-            on_results([self._prediction(r, o, dt) for r, o in zip(batch, outs, strict=True)])
+            preds = [self._prediction(r, o, dt) for r, o in zip(batch, outs, strict=True)]
+            for p in preds:
+                p.truncated = p.id in cut
+            on_results(preds)
+
+    def _fit(self, req: PromptRequest) -> tuple[PromptRequest, bool]:
+        """The request with only its text shortened (marked) so that the chat-templated
+        prompt plus ``max_tokens`` fits ``max_model_len``; unchanged when it fits."""
+        from textgauge.inference.prompting import shorten_to_fit
+
+        tok = self.engine().get_tokenizer()
+        budget = int(self.engine_args.get("max_model_len") or 2048) - self.max_tokens
+
+        def encode(text: str) -> list[int]:
+            return list(tok.encode(text, add_special_tokens=False))
+
+        def count(r: PromptRequest) -> int:
+            return len(encode(tok.apply_chat_template(r.messages, tokenize=False,
+                                                      add_generation_prompt=True)))
+
+        return shorten_to_fit(req, count, budget, encode, tok.decode)
 
     def describe(self) -> dict[str, Any]:
         try:

