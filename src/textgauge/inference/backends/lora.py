@@ -68,6 +68,16 @@ def load_base_model(path: str, quantize: str | None, device: str, precision: str
     return AutoModelForCausalLM.from_pretrained(path, **kw).to(device)
 
 
+def adapter_description(adapter_dir: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What a manifest says of a served adapter, whichever engine serves it: the adapter's
+    hash in the revision (a retrained adapter is a new coder) and the prompt hash it was
+    trained with (a prompt edited since training shows)."""
+    return {"adapter": adapter_dir,
+            "revision": f"{meta.get('base_model')} + LoRA adapter ({adapter_hash(adapter_dir)})",
+            "base_revision": meta.get("revision"),
+            "prompt_hash_trained": meta.get("prompt_hash")}
+
+
 class LoraBackend(TransformersBackend):
     """Label scoring (as :class:`TransformersBackend`) with a base decoder + LoRA adapter.
 
@@ -138,11 +148,7 @@ class LoraBackend(TransformersBackend):
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
-        d.update({"backend": self.name, "adapter": self.adapter_dir,
-                  "revision": f"{self.meta.get('base_model')} + LoRA adapter "
-                              f"({adapter_hash(self.adapter_dir)})",
-                  "base_revision": self.meta.get("revision"),
-                  "prompt_hash_trained": self.meta.get("prompt_hash")})
+        d.update(backend=self.name, **adapter_description(self.adapter_dir, self.meta))
         return d
 
     def classify(self, requests: Sequence[PromptRequest], on_results: Any) -> None:
@@ -238,11 +244,7 @@ class VLLMLoraBackend(VLLMBackend):
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
-        d.update({"backend": self.name, "adapter": self.adapter_dir,
-                  "revision": f"{self.meta.get('base_model')} + LoRA adapter "
-                              f"({adapter_hash(self.adapter_dir)})",
-                  "base_revision": self.meta.get("revision"),
-                  "prompt_hash_trained": self.meta.get("prompt_hash")})
+        d.update(backend=self.name, **adapter_description(self.adapter_dir, self.meta))
         return d
 
 
