@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -231,6 +232,21 @@ def test_step_failure_is_written_for_the_predict_jobs(tmp_path):
     with pytest.raises(BackendError, match="the managed server did not start: .*code 7"):
         wait_for_server(server, coder(), "fake")
     assert time.monotonic() - t0 < 5  # at once, not after serve_timeout
+
+
+def test_an_address_file_deleted_with_its_failed_job_stops_the_predict_side(tmp_path):
+    """Snakemake deletes the output of a service job that failed: a predict job that finds
+    no address file says the server's job ended and shows its log, not after serve_timeout
+    (seen in CI: the predict job waited the whole timeout)."""
+    log = tmp_path / "serve.log"
+    log.write_text("[textgauge] the server exited with code 3 while starting\n")
+    server = tmp_path / "fake.json"
+    write_state(server, "starting", log=str(log))
+    threading.Timer(0.3, server.unlink).start()
+    t0 = time.monotonic()
+    with pytest.raises(BackendError, match="ended before the server answered(.|\n)*code 3"):
+        wait_for_server(server, coder(), "fake", poll=0.05)
+    assert time.monotonic() - t0 < 10  # serve_timeout is 600 s
 
 
 def test_predict_side_times_out_naming_the_option(tmp_path):

@@ -326,6 +326,10 @@ def managed_server(opts: Any, name: str, log_path: str | Path) -> ManagedServer:
                          api_key=os.environ.get(key_env))
 
 
+#: seconds a predict job tolerates a missing address file before it calls the server gone
+GONE_AFTER = 2.0
+
+
 def write_state(path: str | Path, state: str, **info: Any) -> None:
     """The address file (atomic: a reader never sees half a file)."""
     p = Path(path)
@@ -354,8 +358,17 @@ def wait_for_server(path: str | Path, opts: Any, name: str, poll: float = 0.5,
     key = os.environ.get(opts.limits.api_key_env or "OPENAI_API_KEY")
     t0 = time.monotonic()
     info: dict[str, Any] = {}
+    log_path: str | None = None
     while time.monotonic() - t0 < timeout:
         info = read_state(path)
+        log_path = str(info.get("log") or log_path or "") or None
+        if not info and not Path(path).exists() and time.monotonic() - t0 > GONE_AFTER:
+            # Snakemake deletes the output of a service job that failed: the server side
+            # ended before it answered (a file that was never written: the same)
+            raise BackendError(
+                f"models.{name}: the managed server's job (rule serve_model) ended before "
+                f"the server answered. Last lines of its log "
+                f"{log_path or 'under results/logs/serve/'}:\n{log_tail(log_path)}")
         if info.get("state") == "failed":
             reason = str(info.get("error") or "(no reason given)")
             reason = reason.removeprefix(f"models.{name}: ")

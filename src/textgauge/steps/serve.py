@@ -30,6 +30,10 @@ from typing import Any
 log = logging.getLogger("textgauge")
 
 
+#: seconds the failed state stays readable before the step exits
+FAILED_LINGER = 3.0
+
+
 class _Stop(BaseException):
     """Raised by the signal handler: leave every wait, stop the server."""
 
@@ -89,6 +93,9 @@ def serve_model(*, server: str, settings: Mapping[str, Any], limits: Any, model:
         write_state(server, "failed", error=str(exc), log=str(log_file))
         with open(log_file, "a", encoding="utf-8") as fh:
             fh.write(f"[textgauge] {exc}\n")
+        # a moment for the waiting predict jobs to read the reason: Snakemake deletes the
+        # address file of a failed job (they then read the log: wait_for_server)
+        time.sleep(FAILED_LINGER)
         raise
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
