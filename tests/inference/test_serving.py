@@ -29,6 +29,7 @@ from textgauge.inference.serving import (
     write_state,
 )
 from textgauge.options import PromptModel
+from textgauge.planning.runtime import read_benchmark
 from textgauge.steps.infer import served_url
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_openai_server.py"
@@ -181,7 +182,8 @@ def start_step(tmp_path: Path, opts_extra: dict | None = None) -> tuple[subproce
     settings.pop("limits", None)
     spec = json.dumps({"settings": settings, "limits": limits})
     proc = subprocess.Popen([sys.executable, "-m", "textgauge.steps.serve", "--model", "fake",
-                             "--server", str(server), "--log", str(log), "--spec", spec],
+                             "--server", str(server), "--log", str(log), "--spec", spec,
+                             "--benchmark", str(tmp_path / "benchmarks/serve_model/fake.tsv")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return proc, server, log
 
@@ -207,6 +209,9 @@ def test_step_serves_until_sigterm_and_the_predict_side_gets_the_address(tmp_pat
     assert proc.wait(timeout=30) == 0
     assert gone(pid)
     assert "SIGTERM: the predict jobs are done; stopping the server" in log.read_text()
+    # the server's wall time in benchmark form (Snakemake writes none for a service job)
+    wall = read_benchmark(tmp_path / "benchmarks/serve_model/fake.tsv")
+    assert wall is not None and wall["s"] >= info["startup_seconds"]
 
 
 def test_step_killed_with_sigkill_leaves_no_server(tmp_path):

@@ -25,11 +25,12 @@ rule serve_model:
     params:
         python=_serve_python(),
         spec=_serve_spec,
+        # the server's wall time, the GPU-hours of a served coder (planning.spend), in
+        # benchmark-file form written by the step itself: Snakemake writes no benchmark
+        # file for a service job it terminates
+        benchmark=f"{RESULTS}/benchmarks/serve_model/{{model}}.tsv",
     log:
         f"{RESULTS}/logs/serve/{{model}}.log",
-    benchmark:
-        # the server's wall time: the GPU-hours of a served coder (planning.spend)
-        f"{RESULTS}/benchmarks/serve_model/{{model}}.tsv"
     wildcard_constraints:
         model="|".join(SERVED_MODELS) or "NO_SERVED_MODEL",
     threads: 1
@@ -43,4 +44,5 @@ rule serve_model:
         # the address file at once: a predict job waits only --latency-wait for its input
         "printf '{{\"state\": \"starting\"}}\\n' > {output.server:q} && "
         "exec {params.python:q} -m textgauge.steps.serve --model {wildcards.model:q} "
-        "--server {output.server:q} --log {log:q} --spec {params.spec:q}"
+        "--server {output.server:q} --log {log:q} --spec {params.spec:q} "
+        "--benchmark {params.benchmark:q}"

@@ -39,7 +39,7 @@ class _Stop(BaseException):
 
 
 def serve_model(*, server: str, settings: Mapping[str, Any], limits: Any, model: str,
-                log_file: str, poll: float = 0.5) -> None:
+                log_file: str, poll: float = 0.5, benchmark: str | None = None) -> None:
     """Serve ``model`` until told to stop; ``server`` is the address file (the service
     output), ``log_file`` the rule's log (the server's own output goes there too)."""
     from textgauge.errors import BackendError, ConfigError
@@ -47,6 +47,7 @@ def serve_model(*, server: str, settings: Mapping[str, Any], limits: Any, model:
     from textgauge.options import PromptModel, run_settings
 
     parent = os.getppid()
+    started = time.monotonic()
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     Path(log_file).write_text("")  # this run's server log (the server appends to it)
     stopping: list[str] = []
@@ -102,6 +103,18 @@ def serve_model(*, server: str, settings: Mapping[str, Any], limits: Any, model:
             signal.signal(sig, signal.SIG_IGN)  # stopping is not interrupted
         if srv is not None:
             srv.stop()
+        if benchmark:
+            write_wall_time(benchmark, time.monotonic() - started)
+
+
+def write_wall_time(path: str, seconds: float) -> None:
+    """The server's wall time as a Snakemake benchmark file (columns ``s`` and ``h:m:s``,
+    read by :func:`textgauge.planning.runtime.read_benchmark`): Snakemake writes none for
+    a service job it terminates, and the wall time is the served coder's GPU time."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    whole = int(seconds)
+    hms = f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    Path(path).write_text(f"s\th:m:s\n{seconds:.4f}\t{hms}\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,12 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--server", required=True, help="the address file (the service output)")
     ap.add_argument("--log", required=True, help="the rule's log file")
     ap.add_argument("--spec", required=True, help='JSON {"settings": {...}, "limits": {...}}')
+    ap.add_argument("--benchmark", help="where to write the server's wall time (benchmark form)")
     args = ap.parse_args(argv)
     spec = json.loads(args.spec)
     # messages to stderr only: the log file is the server's (appended to by both)
     with friendly_errors(f"serve {args.model}"):
         serve_model(server=args.server, settings=spec["settings"], limits=spec.get("limits"),
-                    model=args.model, log_file=args.log)
+                    model=args.model, log_file=args.log, benchmark=args.benchmark)
     return 0
 
 
