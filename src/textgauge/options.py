@@ -19,71 +19,19 @@ A model's settings come in three kinds (DESIGN.md):
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from textgauge.errors import ConfigError
-from textgauge.secrets import (  # one definition of a key-like option (textgauge.secrets)
-    SECRET_KEY,
-    find_secret_options,
-    secret_option_message,
+from textgauge.options_base import Options, secret_key_message
+from textgauge.run_options import (  # how a model runs and what its plan needs
+    EncoderLimits,
+    LoraLimits,
+    PromptLimits,
+    PromptPlan,
+    TrainedPlan,
 )
-
-
-def secret_key_message(where: str, key: str) -> str:
-    """The error for a credential written into the config."""
-    return secret_option_message(f"{where}.{key}")
-
-#: options whose value is a free-form mapping of further option names (checked for keys too)
-FREE_FORM = ("extra_body", "engine_args", "encoder")
-
-
-class Options:
-    """Mixin: build a dataclass from a config mapping, refusing unknown keys."""
-
-    #: field name -> dataclass of that nested object
-    NESTED: ClassVar[dict[str, type]] = {}
-    #: how this section is called in messages ("validation", "models.<name>.limits" ...)
-    WHERE: ClassVar[str] = "config"
-    #: options that no longer exist -> what to do instead (the end of the error sentence)
-    REMOVED: ClassVar[dict[str, str]] = {}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None, where: str | None = None) -> Any:
-        where = where or cls.WHERE
-        d = dict(d or {})
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        unknown = [k for k in d if k not in names]
-        for key in unknown:
-            if SECRET_KEY.search(key):
-                raise ConfigError(secret_key_message(where, key))
-            if key in cls.REMOVED:
-                raise ConfigError(f"{where}.{key} {cls.REMOVED[key]}")
-        if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, names, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ConfigError(f"{where}: unknown option(s) {', '.join(hints)}. Known options: "
-                              f"{', '.join(names)} (see config/README.md).")
-        for key in FREE_FORM:  # passed on to an SDK or engine as they are: no key in them
-            if isinstance(d.get(key), Mapping):
-                secret = find_secret_options(d[key], None, where=f"{where}.{key}")
-                if secret:
-                    raise ConfigError(secret_option_message(secret[0]))
-        for key, sub in cls.NESTED.items():
-            if key in d and d[key] is not None and not dataclasses.is_dataclass(d[key]):
-                d[key] = sub.from_dict(d[key], f"{where}.{key}")
-        try:
-            return cls(**d)
-        except TypeError as exc:  # a required option is missing
-            raise ConfigError(f"{where}: {exc}".replace("__init__() ", "")) from exc
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
 
 # ---------------------------------------------------------------------------- sections
@@ -220,58 +168,7 @@ class Privacy(Options):
     local_only: bool = False
 
 
-# ---------------------------------------------------------------------------- limits and plan
-@dataclass(kw_only=True)
-class PromptLimits(Options):
-    """How a prompted coder runs; never a rerun trigger, never in the checkpoint fingerprint."""
-
-    REMOVED: ClassVar[dict[str, str]] = {
-        "batch_state": "is no longer used: every predict job (each shard, label order and "
-                       "prompt variant) keeps its own batch state beside its checkpoint, under "
-                       "results/predictions/MODEL/checkpoints/. Remove the option.",
-        "batch_timeout": "is no longer used: no job waits for a batch to end. Use "
-                         "limits.batch_wait (seconds a collecting job may wait, default 0) and "
-                         "run snakemake again later to collect.",
-    }
-    inference_batch_size: int | None = None
-    concurrency: int = 8
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_retries: int = 6
-    backoff_initial: float = 1.0
-    backoff_max: float = 60.0
-    timeout: float = 60.0
-    report_every: int = 32
-    report_interval: float = 1.0
-    max_fail_share: float = 0.05
-    api_key_env: str | None = None
-    prompt_cache_key: str | None = None
-    cache_prefix: bool | None = None
-    batch_api: bool = False
-    batch_poll_interval: float = 60.0
-    batch_wait: float = 0.0
-    batch_max_requests: int | None = None
-    tensor_parallel_size: int | None = None
-    gpu_memory_utilization: float | None = None
-    max_model_len: int | None = None
-    kv_cache_memory_bytes: int | None = None
-    enforce_eager: bool | None = None
-    max_num_seqs: int | None = None
-    max_lora_rank: int | None = None
-    max_loras: int | None = None
-    enable_prefix_caching: bool | None = None
-    multiprocessing: bool | None = None
-    #: serve: true: the managed server's port (None: a free one, chosen when it starts)
-    serve_port: int | None = None
-    #: serve: true: seconds the server may take until it answers /v1/models
-    serve_timeout: float = 600.0
-
-
-@dataclass(kw_only=True)
-class EncoderLimits(Options):
-    inference_batch_size: int = 64
-
-
+# ---------------------------------------------------------------------------- encoder calibration
 @dataclass(kw_only=True)
 class EncoderCalibration(Options):
     """How an encoder's confidence is calibrated: temperature scaling (Guo et al. 2017),
@@ -290,37 +187,6 @@ class EncoderCalibration(Options):
             raise ConfigError("calibration.fit_on must be validation (the validation split of "
                               f"the training data), not {self.fit_on!r}: fitting on a held-out "
                               "part of gold is not offered yet.")
-
-
-@dataclass(kw_only=True)
-class LoraLimits(Options):
-    """How a LoRA coder runs; the vLLM engine keys apply to ``backend: vllm`` only."""
-
-    inference_batch_size: int = 8
-    max_fail_share: float = 0.05
-    tensor_parallel_size: int | None = None
-    gpu_memory_utilization: float | None = None
-    kv_cache_memory_bytes: int | None = None
-    enforce_eager: bool | None = None
-    max_num_seqs: int | None = None
-    enable_prefix_caching: bool | None = None
-    multiprocessing: bool | None = None
-
-
-@dataclass(kw_only=True)
-class PromptPlan(Options):
-    """What the cost plan needs of a prompted coder; never a rerun trigger."""
-
-    throughput_texts_per_s: float | None = None
-    tokenizer: str | None = None
-
-
-@dataclass(kw_only=True)
-class TrainedPlan(Options):
-    """What the cost plan needs of a fine-tuned coder; never a rerun trigger."""
-
-    throughput_texts_per_s: float | None = None
-    train_throughput_texts_per_s: float | None = None
 
 
 # ---------------------------------------------------------------------------- models
