@@ -95,6 +95,10 @@ class Gold(Options):
     size: int = 300
     strata: list[str] = field(default_factory=list)
     min_per_stratum: int = 0
+    design: str = "proportional"
+    first_pass: str | None = None
+    confidence_bands: int = 3
+    min_per_label: int | None = None
     seed: int = 1
     coders: list[str] = field(default_factory=lambda: ["coder_a", "coder_b"])
     lead_coder: str | None = None

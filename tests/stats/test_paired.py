@@ -286,3 +286,36 @@ def test_crowd_mode_a_model_coding_like_the_crowd_is_indistinguishable():
                 below += out["verdict"] == BELOW
     assert same / n >= 0.90, same / n
     assert below / n >= 0.90, below / n
+
+
+def test_design_weighted_paired_comparison_estimates_the_population_difference():
+    """Design weights: each coder's estimate is the kappa of the population where every item
+    is repeated by its weight; equal weights give the unweighted estimates; the bootstrap
+    within cells gives an interval around the difference; crowd units keep their weight."""
+    import numpy as np
+    from sklearn.metrics import cohen_kappa_score
+
+    from textgauge.stats import paired_comparison
+
+    rng = np.random.default_rng(11)
+    labs = ["x", "y", "z"]
+    n = 150
+    ref = rng.choice(labs, n)
+    a = np.where(rng.random(n) < 0.85, ref, rng.choice(labs, n))
+    b = np.where(rng.random(n) < 0.6, ref, rng.choice(labs, n))
+    w = np.where(np.arange(n) % 4 == 0, 8.0, 1.0)
+    cells = np.where(w > 1, "rare", "common")
+    res = paired_comparison(ref, a, b, labs, design_weights=w, cells=cells, n_boot=300, seed=2)
+    rep = np.repeat(np.arange(n), w.astype(int))
+    k = res["kappa"]
+    assert k["estimate_a"] == pytest.approx(cohen_kappa_score(ref[rep], a[rep]))
+    assert k["estimate_b"] == pytest.approx(cohen_kappa_score(ref[rep], b[rep]))
+    assert k["ci_low"] < k["difference"] < k["ci_high"] and k["ci_low"] > 0
+    assert k["sum_weights"] == pytest.approx(w.sum()) and "Rao-Wu" in k["bootstrap"]
+    plain = paired_comparison(ref, a, b, labs, n_boot=300, seed=2)
+    equal = paired_comparison(ref, a, b, labs, design_weights=np.full(n, 2.0), n_boot=300,
+                              seed=2)
+    for stat in ("kappa", "macro_f1"):
+        assert equal[stat]["difference"] == pytest.approx(plain[stat]["difference"])
+    with pytest.raises(ValueError, match="percentile"):
+        paired_comparison(ref, a, b, labs, design_weights=w, method="bca")

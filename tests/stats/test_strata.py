@@ -80,3 +80,35 @@ def test_level_reaches_the_interval():
     assert (t90.loc["a", "macro_f1_ci_high"] - t90.loc["a", "macro_f1_ci_low"]
             < t95.loc["a", "macro_f1_ci_high"] - t95.loc["a", "macro_f1_ci_low"])
     assert (t90.confidence == 0.9).all()
+
+
+def test_per_stratum_design_weighted_rows_are_the_weighted_metrics_of_each_stratum():
+    import numpy as np
+
+    from textgauge.stats import per_stratum, weighted_metrics
+
+    rng = np.random.default_rng(4)
+    n = 160
+    labs = ["p", "q"]
+    ref = rng.choice(labs, n)
+    lab = np.where(rng.random(n) < 0.8, ref, rng.choice(labs, n)).astype(object)
+    lab[:3] = "__invalid__"
+    df = pd.DataFrame({"reference": ref, "label": lab, "src": rng.choice(["s1", "s2"], n)})
+    w = np.where(np.arange(n) % 2 == 0, 5.0, 1.0)
+    cells = np.where(w > 1, "c5", "c1")
+    t = per_stratum(df, ["src"], labs, bootstrap=200, seed=3, design_weights=w, cells=cells)
+    plain = per_stratum(df, ["src"], labs, bootstrap=200, seed=3)
+    assert list(t.columns) == list(plain.columns) and len(t) == len(plain) == 3
+    overall = weighted_metrics(ref, lab, labs, design_weights=w, cells=cells, n_boot=200,
+                               seed=3)
+    assert t.loc[0, "kappa"] == pytest.approx(overall.estimates["kappa"])
+    assert t.loc[0, "kappa_ci_low"] == pytest.approx(overall.ci("kappa")[0])
+    valid = lab != "__invalid__"
+    assert t.loc[0, "coverage"] == pytest.approx(w[valid].sum() / w.sum())
+    assert t.loc[0, "n"] == n
+    m = (df["src"] == "s1").to_numpy()
+    s1 = weighted_metrics(ref[m], lab[m], labs, design_weights=w[m], cells=cells[m],
+                          n_boot=200, seed=3)
+    assert t.loc[1, "kappa"] == pytest.approx(s1.estimates["kappa"])
+    assert t.loc[1, "accuracy"] == pytest.approx(s1.estimates["accuracy"])
+    assert t.loc[0, "kappa"] != pytest.approx(plain.loc[0, "kappa"])

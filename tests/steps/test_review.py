@@ -77,3 +77,35 @@ def test_prompt_stability_stage(gold_files):
     assert per["variant-2"]["prompt_hash"] == "h2"
     acc = (preds["label"] == ref["reference"]).mean()
     assert acc < 1 and per["original"]["accuracy"] == pytest.approx(acc)
+
+
+def test_prompt_stability_is_design_weighted_under_a_model_assisted_gold_sample(gold_files):
+    """Items 20-29 change label under variant 2; they are in a cell drawn at twice the rate
+    of the others (weight 5 vs 10), so the corpus-level change rate is lower than the 25%
+    the sample shows as drawn: 10 x 5 / (10 x 5 + 30 x 10) = 1/7."""
+    d, ref, preds = gold_files
+    preds.to_parquet(d / "base.parquet")
+    other = preds.assign(prompt_hash="h2")
+    other.loc[20:29, "label"] = [{"security": "rights"}.get(x, "security")
+                                 for x in other.loc[20:29, "label"]]
+    other.to_parquet(d / "v1.parquet")
+    hard = preds.index.isin(range(20, 30))
+    sample = pd.DataFrame({"id": preds["id"], "design": "model_assisted",
+                           "cell": np.where(hard, "x | band 0", "x | band 1"),
+                           "cell_size": np.where(hard, 50, 300)})
+    sample["inclusion_prob"] = 1 / np.where(hard, 5.0, 10.0)
+    sample.to_parquet(d / "sample.parquet")
+    kw = {"model": "m", "base": str(d / "base.parquet"), "variants": [str(d / "v1.parquet")],
+          "reference": str(d / "reference.parquet"), "base_prompt": "p0.jinja",
+          "templates": ["p1.jinja"], "labels": LABELS, "confidence": 0.9, "bootstrap": 100,
+          "seed": 0}
+    out = prompt_stability(audit=str(d / "w.json"), sample=str(d / "sample.parquet"), **kw)
+    per = {r["variant"]: r for r in out["per_variant"]}
+    assert per["variant-1"]["changed_vs_original"] == pytest.approx(1 / 7)
+    assert out["as_drawn"]["changed_vs_original"][1] == pytest.approx(0.25)
+    assert out["design"]["weighted"] is True
+    # fewer changes in the corpus than in the sample: the weighted alpha is higher
+    assert out["alpha"]["estimate"] > out["as_drawn"]["alpha"]["estimate"]
+    plain = prompt_stability(audit=str(d / "p.json"), **kw)
+    assert plain["as_drawn"] is None and plain["design"] is None
+    assert plain["alpha"] == out["as_drawn"]["alpha"]

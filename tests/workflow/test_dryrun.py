@@ -132,3 +132,43 @@ def test_summarise_counts_gpu_hours_and_gres():
 def test_summarise_without_per_job_records_falls_back_to_counts():
     plan = jobplan.summarise({"a": 3, "b": 1}, [])
     assert plan.total_jobs == 4 and not plan.resources_known and plan.notes
+
+
+def _design_config(run: Path, **gold) -> str:
+    import yaml
+
+    cfg = yaml.safe_load((run / "config/test.yaml").read_text())
+    cfg["gold"].update(gold)
+    name = f"design_{abs(hash(repr(sorted(gold.items()))))}.yaml"
+    (run / name).write_text(yaml.safe_dump(cfg))
+    return name
+
+
+def test_a_model_assisted_gold_sample_waits_for_its_first_pass(rundir):
+    """gold.design model_assisted: the baseline (the default first pass) is trained and
+    classifies the corpus before the gold sample is drawn; the training split no longer
+    waits for the gold sample (no cycle), the gold sample keeps out of the split."""
+    cfg = _design_config(rundir, design="model_assisted")
+    res = snakemake(rundir, "-n", "--configfile", cfg, "--forceall", "-p",
+                    "results/gold/sample.parquet")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    counts = jobplan.parse_job_stats(out)
+    assert counts["sample_gold"] == 1 and counts["train_baseline"] == 1, counts
+    assert counts["predict_shard"] == 2 and "train_encoder" not in counts, counts
+    # proportional without a first pass: the gold sample needs nothing but the corpus
+    res = snakemake(rundir, "-n", "--configfile", _design_config(rundir, first_pass=None),
+                    "--forceall", "results/gold/sample.parquet")
+    counts = jobplan.parse_job_stats(res.stdout + res.stderr)
+    assert set(counts) == {"ingest_corpus", "sample_gold"}, counts
+
+
+@pytest.mark.parametrize(("gold", "message"), [
+    ({"design": "model_assisted", "first_pass": "zeroshot"}, "has scope: gold"),
+    ({"design": "model_assisted", "first_pass": "nobody"}, "not a configured model"),
+    ({"design": "stratified"}, "gold.design"),
+])
+def test_a_first_pass_that_cannot_design_the_sample_is_refused(rundir, gold, message):
+    res = snakemake(rundir, "-n", "--configfile", _design_config(rundir, **gold))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and message in out, out[-3000:]

@@ -40,10 +40,14 @@ OPTIONAL = {
 
 
 # ------------------------------------------------------------------ a synthetic gold set
-def _synthetic(d: Path) -> dict[str, Any]:
+def _synthetic(d: Path, design: str = "proportional") -> dict[str, Any]:
     """Inputs of the validation, audit and review steps: a gold set of 180 items in three
     parties, two human coders, a corpus-scope coder that is poor in party C and a gold-scope
-    prompted coder (with a second label order), and the summaries the report shows."""
+    prompted coder (with a second label order), and the summaries the report shows.
+
+    ``design`` "model_assisted": the gold sample (and its summary, gold.json) is drawn by
+    the gold step itself around the corpus-scope coder's predictions, so every gold number
+    is design-weighted and the report shows the weighted and the as-drawn figures."""
     rng = np.random.default_rng(0)
     n_corpus, n_gold = 900, 180
     ids = [f"t{i:04d}" for i in range(n_corpus)]
@@ -53,7 +57,27 @@ def _synthetic(d: Path) -> dict[str, Any]:
     corpus.to_parquet(d / "corpus.parquet")
     pd.DataFrame({"id": ids, "truth": truth}).to_parquet(d / "truth.parquet")  # stage 5
     gold_idx = np.sort(rng.choice(n_corpus, n_gold, replace=False))
+    if design == "model_assisted":
+        from textgauge.steps import gold as gold_steps
+
+        first = np.random.default_rng(7)
+        err = np.where(party == "C", 0.8, 0.1)
+        fp = pd.DataFrame({"id": ids, "status": "ok",
+                           "label": np.where(first.random(n_corpus) < err,
+                                             first.choice(LABELS, n_corpus), truth),
+                           "confidence": first.uniform(0.4, 1, n_corpus)})
+        fp.to_parquet(d / "first_pass.parquet")
+        gold_steps.sample_gold(corpus=str(d / "corpus.parquet"), labelled=None,
+                               sample=str(d / "sample.parquet"), summary=str(d / "gold.json"),
+                               size=n_gold, strata=["party"], seed=3, labels=LABELS,
+                               design="model_assisted", first_pass="encoder",
+                               confidence_bands=2,
+                               first_pass_predictions=str(d / "first_pass.parquet"))
+        drawn = pd.read_parquet(d / "sample.parquet")
+        gold_idx = np.sort(pd.Index(ids).get_indexer(drawn["id"]))
     sample = corpus.iloc[gold_idx].reset_index(drop=True)
+    if design == "model_assisted":
+        sample = pd.read_parquet(d / "sample.parquet")
     sample.to_parquet(d / "sample.parquet")
     gold_truth = truth[gold_idx]
 
@@ -91,6 +115,8 @@ def _synthetic(d: Path) -> dict[str, Any]:
         "gold": {"size": n_gold, "strata": ["party"], "seed": 3, "excluded_training_ids": 0},
         "codes": {"counts": fixture_counts(n_gold)},
     }
+    if design == "model_assisted":  # the gold step wrote it
+        del summaries["gold"]
     for name, content in summaries.items():
         (d / f"{name}.json").write_text(json.dumps(content))
     return {"n_gold": n_gold}
@@ -165,7 +191,8 @@ def _run_steps(d: Path) -> dict[str, list[str]]:
     review.prompt_stability(model="zeroshot", base=str(d / "zeroshot.parquet"),
                             variants=[str(d / "zeroshot-variant.parquet")],
                             audit=str(o / "zeroshot/prompt_stability.json"),
-                            base_prompt="p.jinja", templates=["p2.jinja"], **common, **opts)
+                            base_prompt="p.jinja", templates=["p2.jinja"],
+                            sample=str(d / "sample.parquet"), **common, **opts)
     sheet = pd.read_csv(o / "encoder/error_sheet.csv", dtype={"id": str})
     sheet.assign(category="ambiguity").to_csv(d / "coded_sheet.csv", index=False)
     review.import_error_sheet(model="encoder", coded=str(d / "coded_sheet.csv"),
@@ -303,6 +330,8 @@ def _file_kind(path: Path) -> str:
         return "human"
     if path.parent.name == "revalidation":
         return f"revalidation.{path.stem}"
+    if path.name == "gold.json":
+        return "gold"
     return {"metrics.json": "metrics", "audit.json": "audit"}.get(path.name, path.stem)
 
 
@@ -314,11 +343,22 @@ def contract_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"dir": d, **inputs}
 
 
+@pytest.fixture(scope="module")
+def weighted_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same steps on a model-assisted gold sample (design-weighted outputs)."""
+    d = tmp_path_factory.mktemp("contract_weighted")
+    _synthetic(d, design="model_assisted")
+    inputs = _run_steps(d)
+    return {"dir": d, "gold_recorded": True, **inputs}
+
+
 def _render(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, set[str]]:
     d, o = run["dir"], run["dir"] / "out"
     misses: set[str] = set()
     mine = {str(Path(p)) for p in [*run["audits"], *run["metrics"], str(o / "human.json"),
                                    run["comparisons"], run["spend"]]}
+    if run.get("gold_recorded"):  # written by the gold step itself
+        mine.add(str(d / "gold.json"))
     plain = report.load_json
 
     def recording(path: str | Path) -> Any:
@@ -349,6 +389,26 @@ def test_every_key_the_report_reads_is_written_by_its_step(contract_run, monkeyp
     unexpected = sorted(m for m in misses if m not in OPTIONAL and m not in added)
     assert not unexpected, ("the report reads keys that no step writes: "
                             f"{unexpected}; write them in the step or drop them from the report")
+
+
+def test_every_key_the_report_reads_is_written_under_a_model_assisted_design(weighted_run,
+                                                                          monkeypatch):
+    """The design-weighted branch of the report (the as-drawn column, the gold design section,
+    the as-drawn ECE, flip rate and ensemble kappa) reads only keys the steps write."""
+    html, misses = _render(weighted_run, monkeypatch)
+    assert "Gold design" in html and "as drawn" in html.lower()
+    added = {f"audit.{k}" for k in REPORT_KEYS}
+    unexpected = sorted(m for m in misses if m not in OPTIONAL and m not in added)
+    assert not unexpected, ("the report reads keys that no step writes: "
+                            f"{unexpected}; write them in the step or drop them from the report")
+    o = weighted_run["dir"] / "out"
+    for path in (o / "encoder/metrics.json", o / "human.json", o / "encoder/audit.json",
+                 o / "ensemble/ensemble.json", o / "zeroshot/positional.json",
+                 o / "zeroshot/prompt_stability.json"):
+        out = json.loads(path.read_text())
+        assert out["design"]["weighted"] is True and out["as_drawn"] is not None, path
+    methods = (weighted_run["dir"] / "report.methods").read_text()
+    assert "designed around the predictions of encoder" in methods
 
 
 def test_the_recorder_catches_the_old_flag_key():

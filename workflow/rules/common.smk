@@ -207,6 +207,66 @@ def models_of(kind=None, scope=None):
     ]
 
 
+GOLD_DESIGN = config["gold"].get("design", "proportional")
+
+
+def _first_pass():
+    """The coder whose corpus predictions design a model_assisted gold sample (or, named with
+    a proportional design, let the gold step compare the designs); None without one."""
+    name = config["gold"].get("first_pass")
+    if name is None and GOLD_DESIGN == "model_assisted":
+        found = models_of("baseline", scope="corpus") or models_of("encoder", scope="corpus")
+        if not found:
+            raise WorkflowError(
+                "gold.design is model_assisted, but no coder can be its first pass: there is "
+                "no baseline or encoder with scope: corpus. Add one (e.g. `baseline: {kind: "
+                "baseline}` under models) or name a coder with scope: corpus in gold.first_pass."
+            )
+        name = found[0]
+    if name is None:
+        return None
+    if name not in config["models"]:
+        raise WorkflowError(
+            f"gold.first_pass names {name!r}, which is not a configured model "
+            f"({', '.join(config['models'])})."
+        )
+    scope = config["models"][name].get("scope", "corpus")
+    if scope != "corpus":
+        raise WorkflowError(
+            f"gold.first_pass {name!r} has scope: {scope}; the first pass classifies the "
+            "corpus before the gold sample exists: give it scope: corpus or name another coder."
+        )
+    return name
+
+
+FIRST_PASS = _first_pass()
+
+
+def gold_holdout(wildcards=None):
+    """The gold sample the training split and the trainers keep out. With a first pass the
+    gold sample is drawn AFTER training, from texts outside the split (rule sample_gold
+    excludes them), so training cannot depend on it (that would be a cycle)."""
+    if FIRST_PASS:
+        return []
+    return f"{RESULTS}/gold/sample.parquet"
+
+
+def first_pass_inputs(wildcards=None):
+    """The first pass as the gold sampler (sample_gold) reads it: its corpus predictions
+    and, where any coder is fitted on (or shown few-shot examples from) the training split,
+    that split's ids: not eligible for gold (the first pass never stratifies texts it learnt from, and
+    no coder is tested on a text it was trained on)."""
+    if not FIRST_PASS:
+        return {}
+    out = {"first_pass_predictions": f"{RESULTS}/predictions/{FIRST_PASS}.parquet"}
+    # any coder trained on (or shown examples from) the split: gold_holdout no longer keeps
+    # gold out of it, so the gold sample keeps out of the split
+    if any(m["kind"] in TRAINED_KINDS or m.get("few_shot") for m in config["models"].values()):
+        out["first_pass_train"] = f"{RESULTS}/training/train.parquet"
+        out["first_pass_val"] = f"{RESULTS}/training/val.parquet"
+    return out
+
+
 def model_settings(wildcards):
     """What shapes the model's answers (every setting but `limits` and `plan`): a param, so
     changing one reruns that model's jobs, and the checkpoint fingerprint. Params are stored

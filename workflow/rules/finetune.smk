@@ -8,7 +8,7 @@ rule split_training:
     input:
         corpus=rules.ingest_corpus.output.corpus,
         rejects=rules.ingest_corpus.output.rejects,
-        sample=rules.sample_gold.output.sample,
+        sample=gold_holdout,
         labelled=training_file,
     output:
         train=f"{RESULTS}/training/train.parquet",
@@ -39,7 +39,7 @@ rule train_encoder:
     input:
         train=rules.split_training.output.train,
         val=rules.split_training.output.val,
-        sample=rules.sample_gold.output.sample,
+        sample=gold_holdout,
     output:
         model_dir=directory(f"{RESULTS}/models/{{model}}/model"),
         summary=f"{RESULTS}/models/{{model}}/training.json",
@@ -69,7 +69,7 @@ rule train_baseline:
     input:
         train=rules.split_training.output.train,
         val=rules.split_training.output.val,
-        sample=rules.sample_gold.output.sample,
+        sample=gold_holdout,
     output:
         model_dir=directory(f"{RESULTS}/models/{{model}}/model"),
         summary=f"{RESULTS}/models/{{model}}/training.json",

@@ -3,8 +3,11 @@
 
 rule sample_gold:
     message:
-        "Drawing the stratified gold-standard sample (n={params.size})"
+        "Drawing the {params.design} gold-standard sample (n={params.size})"
     input:
+        # gold.design model_assisted (or a first pass named to compare the designs): the
+        # first pass's corpus predictions and the split it was trained on (common.smk)
+        unpack(first_pass_inputs),
         corpus=rules.ingest_corpus.output.corpus,
         labelled=training_file,
     output:
@@ -15,6 +18,10 @@ rule sample_gold:
         strata=lookup(dpath="gold/strata", within=config),
         seed=lookup(dpath="gold/seed", within=config),
         min_per_stratum=lookup(dpath="gold/min_per_stratum", within=config),
+        design=lookup(dpath="gold/design", within=config),
+        first_pass=FIRST_PASS,
+        confidence_bands=lookup(dpath="gold/confidence_bands", within=config),
+        min_per_label=lookup(dpath="gold/min_per_label", within=config),
         id_column=lookup(dpath="training/id_column", within=config),
         exclude_from_gold=lookup(dpath="training/exclude_from_gold", within=config),
         labels=LABELS,

@@ -33,7 +33,7 @@ rule train_lora:
     input:
         train=rules.split_training.output.train,
         val=rules.split_training.output.val,
-        sample=rules.sample_gold.output.sample,
+        sample=gold_holdout,
         prompt=prompt_file,
     output:
         adapter=directory(f"{RESULTS}/models/{{model}}/adapter"),

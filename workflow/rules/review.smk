@@ -129,6 +129,8 @@ rule prompt_stability:
             for i in range(1, len(PROMPT_VARIANTS[w.model]) + 1)
         ],
         reference=rules.import_codes.output.reference,
+        # the gold design: a model-assisted sample's alpha and change rates are weighted
+        sample=rules.sample_gold.output.sample,
     output:
         audit=f"{RESULTS}/audits/{{model}}/prompt_stability.json",
     params:

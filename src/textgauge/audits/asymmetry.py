@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from textgauge.audits.gold_alignment import INVALID_LABEL, align_with_gold
+from textgauge.audits.weighting import AuditDesign, stratified_share
 from textgauge.errors import InputDataError
 from textgauge.stats import paired_share_difference, wilson_ci
 
@@ -24,6 +25,7 @@ def class_asymmetry(
     confidence: float = 0.95,
     min_difference: float = 0.02,
     invalid: str = "as_error",
+    design: AuditDesign | None = None,
 ) -> pd.DataFrame:
     """Per-class recall and predicted vs gold prevalence: over/under-prediction audit.
 
@@ -41,6 +43,9 @@ def class_asymmetry(
     if n == 0:
         raise InputDataError("No gold item has a prediction; nothing to audit.")
     classes = sorted(set(al["reference"]) | (set(al["label"]) - {INVALID_LABEL}))
+    if design is not None and design.weighted:
+        return _flags(pd.DataFrame(_weighted_rows(al, classes, design, confidence)),
+                      min_difference)
     rows = []
     for c in classes:
         g = (al["reference"] == c).to_numpy()
@@ -63,7 +68,11 @@ def class_asymmetry(
             "precision": tp / p.sum() if p.any() else np.nan,
             "confidence": float(confidence),
         })
-    out = pd.DataFrame(rows)
+    return _flags(pd.DataFrame(rows), min_difference)
+
+
+def _flags(out: pd.DataFrame, min_difference: float) -> pd.DataFrame:
+    """recall_gap and the over/under flag, the same rule weighted or not."""
     rec = out["recall"].to_numpy()
     others = np.array([np.nanmean(np.delete(rec, i)) if len(rec) > 1 else np.nan
                        for i in range(len(rec))])
@@ -72,3 +81,38 @@ def class_asymmetry(
     out["flag"] = np.where(big & (out["difference_ci_low"] > 0), "over",
                            np.where(big & (out["difference_ci_high"] < 0), "under", ""))
     return out
+
+
+def _weighted_rows(al: pd.DataFrame, classes: list, design: AuditDesign,
+                   confidence: float) -> list[dict]:
+    """The same columns, design-weighted (a model-assisted gold sample): prevalences, their
+    difference, recall and precision are weighted shares with stratified-variance normal
+    CIs (:func:`~textgauge.audits.weighting.stratified_share`; recall and precision as domain
+    means, approximate). n_gold/n_predicted stay item counts; no McNemar p (it assumes a
+    simple random sample)."""
+    w = design.weights_for(al["id"])
+    cells = design.cells_for(al["id"])
+    rows = []
+    for c in classes:
+        g = (al["reference"] == c).to_numpy()
+        p = (al["label"] == c).to_numpy()
+        gs = stratified_share(g, w, cells, confidence)
+        ps = stratified_share(p, w, cells, confidence)
+        d = stratified_share(p.astype(float) - g, w, cells, confidence)
+        rec = stratified_share(p[g], w[g], cells[g], confidence)
+        prec = stratified_share(g[p], w[p], cells[p], confidence)
+        rows.append({
+            "label": c, "n_gold": int(g.sum()), "n_predicted": int(p.sum()),
+            "gold_prevalence": gs["estimate"], "gold_ci_low": gs["ci_low"],
+            "gold_ci_high": gs["ci_high"],
+            "predicted_prevalence": ps["estimate"], "predicted_ci_low": ps["ci_low"],
+            "predicted_ci_high": ps["ci_high"],
+            "difference": d["estimate"], "difference_ci_low": d["ci_low"],
+            "difference_ci_high": d["ci_high"], "mcnemar_p": np.nan,
+            "ratio": ps["estimate"] / gs["estimate"] if g.any() else np.inf,
+            "recall": rec["estimate"] if g.any() else np.nan,
+            "recall_ci_low": rec["ci_low"], "recall_ci_high": rec["ci_high"],
+            "precision": prec["estimate"] if p.any() else np.nan,
+            "confidence": float(confidence), "weighted": True,
+        })
+    return rows

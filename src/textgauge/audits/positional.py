@@ -24,6 +24,7 @@ from textgauge.audits.gold_alignment import (
     require_columns,
     require_unique,
 )
+from textgauge.audits.weighting import AuditDesign
 from textgauge.errors import InputDataError, format_rows
 from textgauge.stats import goodness_of_fit, kappa_summary, wilson_ci
 
@@ -213,3 +214,31 @@ def positional_audit(
         expected_basis=basis, flagged=bool(p < alpha and w >= min_effect_w), alpha=alpha,
         min_effect_w=min_effect_w, confidence=confidence, notes=notes,
     )
+
+
+def weighted_flip_rates(predictions: pd.DataFrame, design: AuditDesign,
+                        order_col: str = "order") -> dict[str, Any]:
+    """Flip rates of :func:`positional_audit`, design-weighted over the gold items (a
+    model-assisted gold sample over-samples low-confidence texts, which flip more): the
+    share of the corpus whose answer changes between two orders, and under any order.
+
+    Only the gold items ``design`` covers count; invalid answers count as flips, as in the
+    unweighted audit. The position test stays a test on the items as drawn (it asks whether
+    position moves answers, not how often in the corpus)."""
+    df = predictions.assign(id=predictions["id"].astype(str))
+    df["label"] = prediction_labels(df, invalid="drop")
+    wide = df.pivot(index="id", columns=order_col, values="label")
+    wide = wide.loc[wide.index.isin(design.table.index)]
+    conds = list(wide.columns)
+    pairs = []
+    for c1, c2 in combinations(conds, 2):
+        both = wide[[c1, c2]].dropna(how="all")
+        w = design.weights_for(both.index)
+        flip = (both[c1].fillna(INVALID_LABEL).astype(str)
+                != both[c2].fillna(INVALID_LABEL).astype(str)).to_numpy(dtype=float)
+        pairs.append({"order_a": c1, "order_b": c2, "n": len(both),
+                      "flip_rate": float((w * flip).sum() / w.sum()) if len(both) else np.nan})
+    w = design.weights_for(wide.index)
+    anyf = (wide.fillna(INVALID_LABEL).nunique(axis=1) > 1).to_numpy(dtype=float)
+    return {"any_flip_rate": float((w * anyf).sum() / w.sum())
+            if len(conds) > 1 and len(wide) else np.nan, "pairs": pairs}

@@ -123,3 +123,21 @@ def prompt_stability(
         notes.append("fewer than two prompt variants: alpha_variants is undefined")
     return PromptStability(alpha_all=a_all, alpha_variants=a_var,
                            per_variant=pd.DataFrame(rows), notes=notes)
+
+
+def weighted_change_rates(wide: pd.DataFrame, weights: np.ndarray | None,
+                          variants: list[str], base: str = "original") -> list[float]:
+    """Share of the gold items whose answer under each of ``variants`` differs from ``base``
+    (``wide``: one row per item, one column per prompt variant), weighted by the gold
+    design's ``weights`` (aligned with ``wide``'s rows; None: the plain share, as drawn).
+    Under a model-assisted gold sample the low-confidence texts, which change more, are
+    over-sampled, so only the weighted share describes the corpus."""
+    out = []
+    for v in variants:
+        changed = (wide[v].fillna("") != wide[base].fillna("")).to_numpy(dtype=float)
+        if weights is None:
+            out.append(float(changed.mean()))
+        else:
+            w = np.asarray(weights, dtype=float)
+            out.append(float((w * changed).sum() / w.sum()))
+    return out

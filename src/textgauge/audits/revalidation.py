@@ -142,7 +142,11 @@ def _metrics_row(rev: pd.DataFrame, gold: pd.DataFrame, labels: Sequence[str],
         fits["drawn"] = weighted_metrics(rev["reference"], rev["label"], labels,
                                          seed=seeds[1], **kw)
     if len(gold):
+        # a model-assisted gold set carries its own design (design_weight, design_cell)
+        gw = "design_weight" in gold.columns
         fits["gold"] = weighted_metrics(gold["reference"], gold["label"], labels,
+                                        design_weights=gold["design_weight"] if gw else None,
+                                        cells=gold["design_cell"] if gw else None,
                                         seed=seeds[2], **kw)
     for name in REVALIDATION_SAMPLES:
         row[name] = fits[name].summary() if name in fits else None
@@ -169,7 +173,8 @@ def revalidation_comparison(
     ``revalidation``: one row per stage-5 item with a reference label: ``reference``,
     ``label`` (the coder's answer; invalid = :data:`~textgauge.stats.INVALID_LABEL`, an
     error), ``cell`` and ``cell_size`` (the design) and the ``strata`` columns. ``gold``: the
-    gold items with ``reference``, ``label`` and the strata. The weighted metrics estimate
+    gold items with ``reference``, ``label`` and the strata (and, from a model-assisted gold
+    sample, ``design_weight`` and ``design_cell``: its side is then weighted too). The weighted metrics estimate
     the coder's agreement over the classified corpus (:func:`design_weights`; the bootstrap
     resamples within design cells, :mod:`textgauge.stats.weighted`); the difference with the
     gold set (weighted minus gold) has a CI from independent replicates of the two samples.

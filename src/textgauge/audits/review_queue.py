@@ -29,11 +29,12 @@ import numpy as np
 import pandas as pd
 
 from textgauge.audits.gold_alignment import align_with_gold, require_columns
+from textgauge.audits.weighting import AuditDesign
 from textgauge.data.coding import validate_codes
 from textgauge.data.ids import normalise_ids
 from textgauge.data.sheets import read_sheet
 from textgauge.errors import InputDataError, format_rows
-from textgauge.stats import kappa_summary, wilson_ci
+from textgauge.stats import kappa_summary, weighted_metrics, wilson_ci
 
 #: reasons written to the review queue
 REASON_LOW_CONFIDENCE = "low_confidence"
@@ -295,9 +296,15 @@ def kappa_after_review(
     confidence: float = 0.95,
     seed: int = 0,
     weights: str | None = None,
+    design: AuditDesign | None = None,
 ) -> pd.DataFrame:
     """Kappa on all gold items vs on the gold items the confidence threshold auto-accepts
     (weighted with ``weights`` for an ordinal codebook).
+
+    With a weighted gold ``design`` (a model-assisted sample, which over-samples exactly the
+    low-confidence texts the queue takes) share, accuracy and kappa are design-weighted
+    estimates for the corpus (kappa's CI: bootstrap within design cells,
+    :func:`textgauge.stats.weighted_metrics`); ``n`` still counts items.
 
     The queue is chosen on the whole ``predictions`` corpus (:func:`review_queue`); gold items
     are split by whether they fall in it. Rows: ``all_gold``, ``auto_accepted``, ``reviewed``
@@ -310,6 +317,12 @@ def kappa_after_review(
     codebook = list(labels) if labels is not None else sorted(set(al["reference"]))
     parts = {"all_gold": al, "auto_accepted": al[~al["id"].isin(queued)],
              "reviewed": al[al["id"].isin(queued)]}
+    if design is not None and design.weighted:
+        out = pd.DataFrame(_weighted_review_rows(parts, al, codebook, design, confidence,
+                                                 bootstrap, seed, weights))
+        out.attrs["threshold"] = queue.attrs["threshold"]
+        out.attrs["review_fraction"] = review_fraction
+        return out
     rows = []
     for name, part in parts.items():
         if len(part) >= 2:
@@ -329,3 +342,27 @@ def kappa_after_review(
     out.attrs["threshold"] = queue.attrs["threshold"]
     out.attrs["review_fraction"] = review_fraction
     return out
+
+
+def _weighted_review_rows(parts: dict[str, pd.DataFrame], al: pd.DataFrame,
+                          codebook: list, design: AuditDesign, confidence: float,
+                          bootstrap: int, seed: int, weights: str | None) -> list[dict]:
+    """:func:`kappa_after_review`'s rows, design-weighted (same columns)."""
+    total = float(design.weights_for(al["id"]).sum()) if len(al) else np.nan
+    rows = []
+    for name, part in parts.items():
+        w = design.weights_for(part["id"])
+        correct = (part["reference"] == part["label"]).to_numpy(dtype=float)
+        est = lo = hi = np.nan
+        if len(part) >= 2:
+            m = weighted_metrics(part["reference"], part["label"], codebook, design_weights=w,
+                                 cells=design.cells_for(part["id"]), weights=weights,
+                                 n_boot=bootstrap, seed=seed, confidence=confidence)
+            est = m.estimates["kappa"]
+            lo, hi = m.ci("kappa")
+        rows.append({"subset": name, "n": len(part),
+                     "share": float(w.sum() / total) if len(al) else np.nan,
+                     "accuracy": float((w * correct).sum() / w.sum()) if len(part) else np.nan,
+                     "kappa": est, "kappa_ci_low": lo, "kappa_ci_high": hi,
+                     "confidence": float(confidence), "n_boot": int(bootstrap)})
+    return rows

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from textgauge.audits.gold_alignment import align_with_gold, require_columns
+from textgauge.audits.weighting import AuditDesign
 from textgauge.stats import (
     INVALID_LABEL,
     OVERALL,
@@ -89,6 +90,7 @@ def stratum_shift(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    design: AuditDesign | None = None,
 ) -> pd.DataFrame:
     """Per-stratum shift: each stratum against the rest of the gold set.
 
@@ -105,8 +107,13 @@ def stratum_shift(
     kappa's agreement weights (ordinal codebooks). Returns :data:`SHIFT_COLUMNS`, one row per
     stratum value; a stratum that is the whole set, or a part without a defined kappa, gets
     NaN and a ``note``.
+
+    With a weighted gold ``design`` (model-assisted; ``scored`` then needs ``id``) each part
+    is design-weighted and resampled within its design cells: corpus kappas of the stratum
+    and of the rest.
     """
     require_columns(scored, ["reference", "label", *strata], "gold")
+    weighted = design is not None and design.weighted
     d = scored.assign(label=scored["label"].astype(object).where(scored["label"].notna(),
                                                                  INVALID_LABEL))
     keys = [(col, value) for col in strata
@@ -128,8 +135,10 @@ def stratum_shift(
             continue
         s_seed, r_seed = child.spawn(2)
         kw = {"weights": weights, "n_boot": int(bootstrap), "confidence": confidence}
-        a = weighted_metrics(part["reference"], part["label"], labels, seed=s_seed, **kw)
-        b = weighted_metrics(rest["reference"], rest["label"], labels, seed=r_seed, **kw)
+        a = weighted_metrics(part["reference"], part["label"], labels, seed=s_seed, **kw,
+                             **(_design_kw(design, part) if weighted else {}))
+        b = weighted_metrics(rest["reference"], rest["label"], labels, seed=r_seed, **kw,
+                             **(_design_kw(design, rest) if weighted else {}))
         kappa_note = ""
         for stat in ("kappa", "macro_f1"):
             diff = independent_difference(a, b, stat)
@@ -149,3 +158,9 @@ def stratum_shift(
             row["shifted"] = bool(lo > 0 or hi < 0)
         rows.append(row)
     return pd.DataFrame(rows, columns=list(SHIFT_COLUMNS))
+
+
+def _design_kw(design: AuditDesign, part: pd.DataFrame) -> dict[str, Any]:
+    """weighted_metrics' design arguments for the gold items of ``part`` (by id)."""
+    return {"design_weights": design.weights_for(part["id"]),
+            "cells": design.cells_for(part["id"])}

@@ -15,6 +15,9 @@ import pandas as pd
 
 from textgauge.errors import InputDataError
 
+#: the design columns every gold sample carries (model-assisted samples add the first pass's)
+DESIGN_COLUMNS = ("stratum", "design", "cell", "cell_size", "inclusion_prob")
+
 
 def allocate(sizes: pd.Series, n: int, min_per_stratum: int = 0) -> pd.Series:
     """Proportional allocation of ``n`` items over strata (largest remainder), capped by size.
@@ -51,7 +54,8 @@ def sample_gold(corpus: pd.DataFrame, size: int, strata: Sequence[str], seed: in
                 exclude_ids: Sequence[str] = (), min_per_stratum: int = 0) -> pd.DataFrame:
     """Stratified simple random sample without replacement, seeded, sorted by id.
 
-    Returns id, text, the strata columns, ``stratum`` (the combined key) and
+    Returns id, text, the corpus columns, ``stratum`` (the combined key), ``design``
+    ("proportional"), ``cell`` (the stratum: the design cell), ``cell_size`` (N_h) and
     ``inclusion_prob`` (n_h / N_h).
     """
     excluded = set(map(str, exclude_ids))
@@ -72,9 +76,12 @@ def sample_gold(corpus: pd.DataFrame, size: int, strata: Sequence[str], seed: in
             continue
         pick = rng.choice(len(members), size=int(n_h), replace=False)
         part = members.iloc[np.sort(pick)].copy()
+        part["cell_size"] = len(members)
         part["inclusion_prob"] = n_h / len(members)
         parts.append(part)
     sample = pd.concat(parts).sort_values("id", kind="stable").reset_index(drop=True)
     # every corpus column travels with the sample (per-stratum audits use all strata)
-    other = [c for c in corpus.columns if c not in ("id", "text", "stratum", "inclusion_prob")]
-    return sample[["id", "text", *other, "stratum", "inclusion_prob"]]
+    sample["design"] = "proportional"
+    sample["cell"] = sample["stratum"]
+    other = [c for c in corpus.columns if c not in ("id", "text", *DESIGN_COLUMNS)]
+    return sample[["id", "text", *other, *DESIGN_COLUMNS]]

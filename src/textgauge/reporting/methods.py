@@ -10,7 +10,7 @@ never guessed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["coder_sentence", "comparison_sentence", "decoding_sentence", "encoder_sentence", "lora_sentence",
@@ -370,4 +370,64 @@ def revalidation_sentence(rv: Mapping[str, Any]) -> str:
             "samples).")
     else:
         text += "no comparison with the gold set was possible (no scored items on one side)."
+    return text
+
+
+def _count(n: Any, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def design_sentence(gold: Mapping[str, Any], models: Sequence[Mapping[str, Any]],
+                    config: Mapping[str, Any] | None = None) -> str | None:
+    """The gold design in the methods: what drew the sample and how it was analysed, from
+    results/gold/sample.json's ``design`` block and the models' metrics.json (``design``,
+    ``as_drawn``), so the paragraph states exactly what ran. None for a sample.json from
+    before designs (nothing recorded to describe)."""
+    block = gold.get("design")
+    if not isinstance(block, Mapping):
+        return None
+    strata = list(gold.get("strata") or [])
+    cells = block.get("cells") or []
+    if block.get("design") != "model_assisted":
+        return (f"The gold sample is a proportional stratified sample of {gold.get('size')} "
+                f"texts over the strata {', '.join(strata) or 'none (one stratum)'} "
+                f"({_count(len(cells), 'cell', 'cells')}, each sampled at the same rate up to "
+                "rounding); it was analysed as drawn (self-weighting).")
+    fp = block.get("first_pass")
+    kind = ((config or {}).get("models", {}).get(fp) or {}).get("kind") if fp else None
+    split = block.get("excluded_training_split") or 0
+    text = (
+        f"The gold sample was designed around the predictions of {fp}"
+        + (f" ({kind})" if kind else "")
+        + f" on the {block.get('n_eligible')} eligible texts it was not trained on"
+        + (f" ({split} texts of its training and validation split were not eligible)"
+           if split else "")
+        + f": stratified by predicted label x {block.get('confidence_bands')} confidence bands "
+        "(quantiles of its confidence within each predicted label)"
+        + (f" x {', '.join(strata)}" if strata else "")
+        + f" into {len(cells)} cells, at least {block.get('min_per_label')} texts per predicted "
+        "label, the rest allocated to cells in proportion to N_c sqrt(e_c (1 - e_c)) (N_c "
+        "texts in the cell, e_c the mean of 1 - confidence there), so that low-confidence "
+        f"texts were over-sampled; {gold.get('size')} texts were drawn (seed "
+        f"{gold.get('seed')}). Each coded item was weighted by the inverse of its inclusion "
+        "probability (cell size / coded items of its cell: adjusted within cells for items "
+        "without a reference label), and every CI comes from a bootstrap within design cells "
+        "(Rao-Wu rescaled).")
+    drawn = [m for m in models if m.get("as_drawn")]
+    if drawn:
+        parts = [f"{m['model']} kappa {_num(m['kappa']['kappa'])} weighted vs "
+                 f"{_num(m['as_drawn']['kappa']['kappa'])} as drawn, macro-F1 "
+                 f"{_num(m['macro_f1']['estimate'])} vs "
+                 f"{_num(m['as_drawn']['macro_f1']['estimate'])}" for m in drawn]
+        text += (" The sample as drawn (unweighted) is reported beside the weighted estimates ("
+                 + "; ".join(parts) + ").")
+    lost = {(m.get("design") or {}).get("texts_not_represented") for m in models
+            if (m.get("design") or {}).get("weighted")}
+    lost.discard(None)
+    if lost:
+        n = max(lost)
+        text += (f" {_count(n, 'text', 'texts')} in cells without a coded item "
+                 f"{'is' if n == 1 else 'are'} not represented by the estimates."
+                 if n else " Every design cell had a coded item: all eligible texts are "
+                 "represented.")
     return text

@@ -20,7 +20,12 @@ independent samples).
 
 from __future__ import annotations
 
-from textgauge.stats.alpha import AlphaResult, krippendorff_alpha, krippendorff_alpha_long
+from textgauge.stats.alpha import (
+    AlphaResult,
+    krippendorff_alpha,
+    krippendorff_alpha_long,
+    weighted_alpha,
+)
 from textgauge.stats.bootstrap import (
     BootstrapResult,
     bootstrap_agreement,
@@ -174,6 +179,7 @@ __all__ = [
     "independent_difference",
     "softmax_with_temperature",
     "stratified_tables",
+    "weighted_alpha",
     "weighted_confusion",
     "weighted_metrics",
     "wilson_ci",

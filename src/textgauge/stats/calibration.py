@@ -36,6 +36,17 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 def _arrays(correct: Sequence[bool] | np.ndarray,
             confidence: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c, p, _ = _weighted_arrays(correct, confidence, None)
+    return c, p
+
+
+def _weighted_arrays(correct: Sequence[bool] | np.ndarray,
+                     confidence: Sequence[float] | np.ndarray,
+                     weights: Sequence[float] | np.ndarray | None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """correct, confidence and (when given) the design weights of the items with a finite
+    confidence. Weights: the inverse inclusion probabilities of a model-assisted gold sample
+    (:func:`textgauge.stats.design.gold_design`), so that every bin describes the corpus."""
     c = np.asarray(correct, dtype=float)
     p = np.asarray(confidence, dtype=float)
     if c.shape != p.shape:
@@ -43,7 +54,14 @@ def _arrays(correct: Sequence[bool] | np.ndarray,
     keep = np.isfinite(p) & np.isfinite(c)
     if ((p[keep] < 0) | (p[keep] > 1)).any():
         raise InputDataError("Confidence values must lie in [0, 1]; rescale the scores first.")
-    return c[keep], p[keep]
+    if weights is None:
+        return c[keep], p[keep], None
+    w = np.asarray(weights, dtype=float)
+    if w.shape != p.shape:
+        raise ValueError("weights and confidence differ in shape")
+    if (~np.isfinite(w[keep]) | (w[keep] <= 0)).any():
+        raise InputDataError("Design weights must be finite and positive.")
+    return c[keep], p[keep], w[keep]
 
 
 def calibration_bins(
@@ -51,6 +69,7 @@ def calibration_bins(
     confidence: Sequence[float] | np.ndarray,
     n_bins: int = 10,
     strategy: str = "uniform",
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Reliability diagram data: per confidence bin n, mean confidence, accuracy and gap.
 
@@ -58,8 +77,13 @@ def calibration_bins(
     ``'quantile'`` equal-count bins. Empty bins are kept with n = 0 (uniform). Items without a
     confidence are ignored. Columns: bin, lower, upper, n, mean_confidence, accuracy, gap
     (accuracy - confidence; negative = over-confident), weight (n / total).
+
+    With design ``weights`` (a model-assisted gold sample over-samples low confidence) the
+    mean confidence and accuracy of a bin are weighted means, ``weight`` is the bin's share of
+    the total weight (so the ECE estimates the corpus's) and a column ``sum_weights`` is
+    added; ``n`` still counts items. Without weights: the unweighted table, as always.
     """
-    c, p = _arrays(correct, confidence)
+    c, p, w = _weighted_arrays(correct, confidence, weights)
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
     elif strategy == "quantile":
@@ -72,6 +96,17 @@ def calibration_bins(
     # right-closed bins, first bin includes 0: (lo, hi]
     idx = np.clip(np.searchsorted(edges, p, side="left") - 1, 0, nb - 1)
     n = np.bincount(idx, minlength=nb)
+    if w is not None:
+        sw = np.bincount(idx, weights=w, minlength=nb)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_p = np.bincount(idx, weights=w * p, minlength=nb) / sw
+            acc = np.bincount(idx, weights=w * c, minlength=nb) / sw
+        mean_p[n == 0] = np.nan
+        acc[n == 0] = np.nan
+        share = sw / sw.sum() if sw.sum() > 0 else np.zeros(nb)
+        return pd.DataFrame({"bin": np.arange(nb), "lower": edges[:-1], "upper": edges[1:],
+                             "n": n, "mean_confidence": mean_p, "accuracy": acc,
+                             "gap": acc - mean_p, "weight": share, "sum_weights": sw})
     sum_p = np.bincount(idx, weights=p, minlength=nb)
     sum_c = np.bincount(idx, weights=c, minlength=nb)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -88,13 +123,16 @@ def expected_calibration_error(
     confidence: Sequence[float] | np.ndarray,
     n_bins: int = 15,
     strategy: str = "uniform",
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> float:
     """ECE = sum_b (n_b / n) |acc_b - conf_b| (Naeini et al. 2015; Guo et al. 2017).
 
     With finite samples a perfectly calibrated coder has a small positive ECE (binning noise,
-    of order sqrt(n_bins / n)).
+    of order sqrt(n_bins / n)). With design ``weights``, n_b / n is the bin's share of the
+    weight and acc_b, conf_b are weighted means: the ECE of the corpus the sample describes.
     """
-    bins = calibration_bins(correct, confidence, n_bins=n_bins, strategy=strategy)
+    bins = calibration_bins(correct, confidence, n_bins=n_bins, strategy=strategy,
+                            weights=weights)
     used = bins["n"] > 0
     if not used.any():
         return float("nan")
@@ -102,24 +140,31 @@ def expected_calibration_error(
 
 
 def ece_if_calibrated(confidence: Sequence[float] | np.ndarray, n_bins: int = 15,
-                      n_sim: int = 200, seed: int = 0) -> float:
+                      n_sim: int = 200, seed: int = 0,
+                      weights: Sequence[float] | np.ndarray | None = None) -> float:
     """The mean ECE a perfectly calibrated coder with these confidences would show by binning
     noise alone: each item is drawn correct with probability equal to its confidence,
-    ``n_sim`` times (seeded). A reference for an observed ECE on a small set."""
+    ``n_sim`` times (seeded). A reference for an observed ECE on a small set (weighted like
+    the observed one when design ``weights`` are given)."""
     p = np.asarray(confidence, dtype=float)
-    p = p[np.isfinite(p)]
+    keep = np.isfinite(p)
+    p = p[keep]
+    w = None if weights is None else np.asarray(weights, dtype=float)[keep]
     if not p.size:
         return float("nan")
     rng = np.random.default_rng(seed)
-    return float(np.mean([expected_calibration_error(rng.random(p.size) < p, p, n_bins=n_bins)
+    return float(np.mean([expected_calibration_error(rng.random(p.size) < p, p, n_bins=n_bins,
+                                                     weights=w)
                           for _ in range(n_sim)]))
 
 
 def maximum_calibration_error(correct: Sequence[bool] | np.ndarray,
                               confidence: Sequence[float] | np.ndarray,
-                              n_bins: int = 15) -> float:
-    """MCE: the largest |accuracy - confidence| over non-empty bins (Naeini et al. 2015)."""
-    bins = calibration_bins(correct, confidence, n_bins=n_bins)
+                              n_bins: int = 15,
+                              weights: Sequence[float] | np.ndarray | None = None) -> float:
+    """MCE: the largest |accuracy - confidence| over non-empty bins (Naeini et al. 2015);
+    bins' accuracy and confidence weighted by design ``weights`` when given."""
+    bins = calibration_bins(correct, confidence, n_bins=n_bins, weights=weights)
     used = bins["n"] > 0
     return float(bins.loc[used, "gap"].abs().max()) if used.any() else float("nan")
 
@@ -127,21 +172,29 @@ def maximum_calibration_error(correct: Sequence[bool] | np.ndarray,
 def coverage_accuracy_curve(
     correct: Sequence[bool] | np.ndarray,
     confidence: Sequence[float] | np.ndarray,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Selective-prediction curve: accept items with confidence >= threshold.
 
     One row per distinct confidence value (descending threshold): threshold, n_accepted,
     coverage (share accepted), accuracy (among accepted), risk = 1 - accuracy
-    (Geifman & El-Yaniv 2017).
+    (Geifman & El-Yaniv 2017). With design ``weights`` coverage and accuracy are weighted
+    (shares of the corpus the sample stands for); n_accepted still counts items.
     """
-    c, p = _arrays(correct, confidence)
+    c, p, w = _weighted_arrays(correct, confidence, weights)
     if p.size == 0:
         return pd.DataFrame(columns=["threshold", "n_accepted", "coverage", "accuracy", "risk"])
     order = np.argsort(-p, kind="stable")
     ps, cs = p[order], c[order]
-    cum = np.cumsum(cs)
     last = np.r_[ps[1:] != ps[:-1], True]  # last index of each tie block
     n_acc = np.arange(1, len(ps) + 1)[last]
+    if w is not None:
+        ws = w[order]
+        cum_w = np.cumsum(ws)[last]
+        acc = np.cumsum(ws * cs)[last] / cum_w
+        return pd.DataFrame({"threshold": ps[last], "n_accepted": n_acc,
+                             "coverage": cum_w / ws.sum(), "accuracy": acc, "risk": 1 - acc})
+    cum = np.cumsum(cs)
     acc = cum[last] / n_acc
     return pd.DataFrame({"threshold": ps[last], "n_accepted": n_acc,
                          "coverage": n_acc / len(ps), "accuracy": acc, "risk": 1 - acc})

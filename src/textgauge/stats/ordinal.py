@@ -75,6 +75,26 @@ def ordinal_from_tables(tables: np.ndarray, n_labels: int) -> dict[str, np.ndarr
             "mean_error": me}
 
 
+def measure_intervals(est: dict[str, Any], reps: dict[str, np.ndarray] | None,
+                      confidence: float, n_boot: int) -> dict[str, dict[str, Any]]:
+    """Each of :data:`ORDINAL_MEASURES` with its percentile interval over the finite
+    replicates (NaN without replicates): one block for the plain and the design-weighted
+    summaries."""
+    a = (1 - confidence) / 2
+    nan = float("nan")
+    out: dict[str, dict[str, Any]] = {}
+    for m in ORDINAL_MEASURES:
+        lo = hi = nan
+        if reps is not None:
+            r = reps[m][np.isfinite(reps[m])]
+            if r.size:
+                lo, hi = (float(x) for x in np.quantile(r, [a, 1 - a]))
+        e = float(est[m])
+        out[m] = {"estimate": e if np.isfinite(e) else nan, "ci_low": lo, "ci_high": hi,
+                  "confidence": confidence, "n_boot": n_boot}
+    return out
+
+
 def ordinal_summary(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any], *,
                     confidence: float = 0.95, bootstrap: int = 1000,
                     seed: int | None = 0) -> dict[str, Any]:
@@ -112,17 +132,8 @@ def ordinal_summary(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequen
     if bootstrap and n:
         reps = ordinal_from_tables(bootstrap_tables(c1, c2, k, n_boot=int(bootstrap),
                                                     seed=seed), len(labels))
-    a = (1 - confidence) / 2
     n_boot = int(bootstrap) if reps is not None else 0
-    for m in ORDINAL_MEASURES:
-        lo = hi = nan
-        if reps is not None:
-            r = reps[m][np.isfinite(reps[m])]
-            if r.size:
-                lo, hi = (float(x) for x in np.quantile(r, [a, 1 - a]))
-        e = float(est[m])
-        out[m] = {"estimate": e if np.isfinite(e) else nan, "ci_low": lo, "ci_high": hi,
-                  "confidence": confidence, "n_boot": n_boot}
+    out.update(measure_intervals(est, reps, confidence, n_boot))
     out.update({"n": n, "n_valid": n - n_invalid, "n_invalid": n_invalid,
                 "coverage": (n - n_invalid) / n if n else nan, "scale": labels,
                 "confidence": confidence, "n_boot": n_boot,

@@ -158,6 +158,40 @@ def _joint_replicates(joint: np.ndarray, unit_tables: sparse.csr_matrix | None, 
     return out.reshape(n_boot, k, k, k)
 
 
+def _design_replicates(cell: np.ndarray, w: np.ndarray, unit_index: np.ndarray,
+                       design_cell: np.ndarray, k: int, n_boot: int,
+                       seed: int | None) -> np.ndarray:
+    """(n_boot, K, K, K) weighted joint tables of the bootstrap within design cells.
+
+    Units (items, or clusters of pairs) are resampled within their design cell: ``n_h - 1``
+    draws from a cell of ``n_h`` units, each weight scaled by ``n_h / (n_h - 1)`` (Rao & Wu
+    1988, as :func:`textgauge.stats.weighted.stratified_tables`); a unit carries all its
+    pairs with their design weights. A cell of one unit stays as drawn.
+    """
+    n_units = int(unit_index.max()) + 1
+    kkk = k**3
+    unit_tables = sparse.csr_matrix((w, (unit_index, cell)), shape=(n_units, kkk))
+    unit_cell = np.empty(n_units, dtype=object)
+    unit_cell[unit_index] = design_cell
+    codes = pd.factorize(pd.Series(unit_cell).astype(str), sort=True)[0]
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, kkk))
+    block = max(1, _BLOCK_CELLS // max(kkk, n_units))
+    for start in range(0, n_boot, block):
+        m = min(block, n_boot - start)
+        mult = np.zeros((m, n_units))
+        for h in np.unique(codes):
+            idx = np.flatnonzero(codes == h)
+            n_h = len(idx)
+            if n_h == 1:
+                mult[:, idx] = 1.0
+                continue
+            mult[:, idx] = rng.multinomial(n_h - 1, np.full(n_h, 1.0 / n_h),
+                                           size=m) * (n_h / (n_h - 1))
+        out[start:start + m] = np.asarray((unit_tables.T @ mult.T).T)
+    return out.reshape(n_boot, k, k, k)
+
+
 def _margins(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Tables (reference x A) and (reference x B) of joint tables (..., K, K, K)."""
     return joint.sum(axis=-1), joint.sum(axis=-2)
@@ -167,7 +201,7 @@ def paired_comparison(
     reference: Any, y_a: Any, y_b: Any, labels: Sequence[Any], *,
     units: Any = None, weights: str | None = None, statistics: Sequence[str] = STATISTICS,
     confidence: float = 0.95, n_boot: int = 1000, seed: int | None = 0,
-    method: str = "percentile",
+    method: str = "percentile", design_weights: Any = None, cells: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """The difference (A - B) in kappa and macro-F1 of two coders against one reference on
     the same items, with a paired bootstrap CI.
@@ -183,6 +217,12 @@ def paired_comparison(
     weights : None (unweighted kappa), "linear" or "quadratic" (ordinal codebooks); an
         invalid answer earns no partial credit.
     method : "percentile" (default) or "bca" (jackknife acceleration over the units).
+    design_weights, cells : for gold items drawn with unequal inclusion probabilities
+        (``gold.design: model_assisted``; :func:`textgauge.stats.design.gold_design`): one
+        design weight and one design cell per pair (constant within a unit). The tables are
+        then weighted (corpus-level estimates) and the bootstrap resamples units within
+        their design cells (Rao-Wu rescaled; percentile only). The result gains
+        ``sum_weights`` and ``bootstrap``. Default None: the unweighted comparison.
 
     Returns
     -------
@@ -211,6 +251,9 @@ def paired_comparison(
     cr, ca, cb = (_encode(v, cats, name) for v, name in ((ref, "reference"), (a, "y_a"),
                                                          (b, "y_b")))
     cell = (cr * k + ca) * k + cb
+    if design_weights is not None:
+        return _weighted_paired(cell, k, cats, labels, ref, a, b, units, weights, statistics,
+                                confidence, int(n_boot), seed, method, design_weights, cells)
     joint = np.bincount(cell, minlength=k**3).reshape(k, k, k)
     unit_tables = unit_index = None
     if units is not None:
@@ -258,17 +301,82 @@ def paired_comparison(
                                         "percentile")
         lo_b, hi_b = ci_from_replicates(est_b, np.asarray(fb(rb), dtype=float), confidence,
                                         "percentile")
-        finite = np.isfinite(reps)
-        out[stat] = to_builtin({
-            "statistic": stat, "estimate_a": est_a, "estimate_b": est_b, "difference": diff,
-            "ci_low": lo, "ci_high": hi, "ci_low_a": lo_a, "ci_high_a": hi_a,
-            "ci_low_b": lo_b, "ci_high_b": hi_b,
-            "se": float(np.std(reps[finite], ddof=1)) if finite.sum() > 1 else float("nan"),
-            "n": len(ref), "n_units": n_units, "confidence": confidence,
-            "n_boot": int(n_boot), "method": method, "seed": seed,
-            "weights": (weights or "unweighted") if stat == "kappa" else None,
-            "n_invalid_replicates": int((~finite).sum()),
-        })
+        out[stat] = _difference_record(
+            stat, (est_a, est_b, diff), (lo, hi, lo_a, hi_a, lo_b, hi_b), reps,
+            n=len(ref), n_units=n_units, confidence=confidence, n_boot=int(n_boot),
+            method=method, seed=seed, weights=weights)
+    return out
+
+
+def _difference_record(stat: str, estimates: tuple[float, float, float],
+                       intervals: tuple[float, ...], reps: np.ndarray,
+                       **facts: Any) -> dict[str, Any]:
+    """One statistic's paired result (plain or design-weighted): both estimates, the
+    difference, the three intervals, the replicates' SD and how many were undefined."""
+    est_a, est_b, diff = estimates
+    lo, hi, lo_a, hi_a, lo_b, hi_b = intervals
+    finite = np.isfinite(reps)
+    weights = facts.pop("weights")
+    return to_builtin({
+        "statistic": stat, "estimate_a": est_a, "estimate_b": est_b, "difference": diff,
+        "ci_low": lo, "ci_high": hi, "ci_low_a": lo_a, "ci_high_a": hi_a,
+        "ci_low_b": lo_b, "ci_high_b": hi_b,
+        "se": float(np.std(reps[finite], ddof=1)) if finite.sum() > 1 else float("nan"),
+        **{k: facts.pop(k) for k in ("n", "n_units", "confidence", "n_boot", "method",
+                                     "seed")},
+        "weights": (weights or "unweighted") if stat == "kappa" else None,
+        "n_invalid_replicates": int((~finite).sum()), **facts})
+
+
+def _weighted_paired(cell: np.ndarray, k: int, cats: list[Any], labels: list[Any],
+                     ref: np.ndarray, a: np.ndarray, b: np.ndarray, units: Any,
+                     weights: str | None, statistics: Sequence[str], confidence: float,
+                     n_boot: int, seed: int | None, method: str, design_weights: Any,
+                     cells: Any) -> dict[str, dict[str, Any]]:
+    """:func:`paired_comparison` on design-weighted tables, bootstrap within design cells."""
+    from textgauge.stats.weighted import BOOTSTRAP_WITHIN_CELLS
+
+    if method != "percentile":
+        raise ValueError("A design-weighted comparison has percentile intervals only "
+                         f"(got method={method!r}).")
+    n = len(cell)
+    w_items = np.asarray(design_weights, dtype=float)
+    if w_items.shape != (n,) or not np.isfinite(w_items).all() or (w_items <= 0).any():
+        raise InputDataError(f"design_weights must be {n} positive finite weights (one per "
+                             "compared pair).")
+    dcell = (np.zeros(n, dtype=object) if cells is None else np.asarray(cells, dtype=object))
+    if len(dcell) != n:
+        raise InputDataError(f"cells must name one design cell per compared pair ({n}).")
+    unit_index = (np.arange(n) if units is None
+                  else pd.factorize(np.asarray(units, dtype=object))[0])
+    if len(unit_index) != n:
+        raise InputDataError("units must give one unit per compared pair.")
+    n_units = int(unit_index.max()) + 1
+    joint = np.bincount(cell, weights=w_items, minlength=k**3).reshape(k, k, k)
+    reps_joint = _design_replicates(cell, w_items, unit_index, dcell, k, n_boot, seed)
+    w = label_weight_matrix(labels, cats, weights)
+    w = agreement_weights(k, None) if w is None else w
+    idx = {c: i for i, c in enumerate(cats)}
+    scored = {"a": np.array([idx[lab] for lab in scored_labels(ref, a, labels)], dtype=np.intp),
+              "b": np.array([idx[lab] for lab in scored_labels(ref, b, labels)], dtype=np.intp)}
+    ta, tb = _margins(joint[None])
+    ra, rb = _margins(reps_joint)
+    out: dict[str, dict[str, Any]] = {}
+    for stat in statistics:
+        fa, fb = _statistic(stat, w, scored["a"]), _statistic(stat, w, scored["b"])
+        est_a, est_b = float(fa(ta)[0]), float(fb(tb)[0])
+        diff = est_a - est_b
+        rep_a, rep_b = np.asarray(fa(ra), dtype=float), np.asarray(fb(rb), dtype=float)
+        reps = rep_a - rep_b
+        lo, hi = ci_from_replicates(diff, reps, confidence, "percentile")
+        lo_a, hi_a = ci_from_replicates(est_a, rep_a, confidence, "percentile")
+        lo_b, hi_b = ci_from_replicates(est_b, rep_b, confidence, "percentile")
+        out[stat] = _difference_record(
+            stat, (est_a, est_b, diff), (lo, hi, lo_a, hi_a, lo_b, hi_b), reps,
+            n=n, n_units=n_units, confidence=confidence, n_boot=n_boot,
+            method="percentile", seed=seed, weights=weights,
+            sum_weights=float(w_items[np.unique(unit_index, return_index=True)[1]].sum()),
+            bootstrap=BOOTSTRAP_WITHIN_CELLS)
     return out
 
 
@@ -325,6 +433,7 @@ def human_model_comparison(
     unit: str = "id", coder: str = "coder", label: str = "label",
     weights: str | None = None, confidence: float = 0.95, n_boot: int = 1000,
     seed: int | None = 0, method: str = "percentile", min_items: int = 10,
+    design: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> dict[str, Any]:
     """A machine coder against the human coders, on equal terms.
 
@@ -338,6 +447,13 @@ def human_model_comparison(
     resampled; and the pooled "average coder" comparison. ``mode="crowd"``: the pooled
     comparison only (every (item, coder) pair, items resampled with all their pairs). The
     headline ``verdict`` is the pooled comparison's kappa verdict (:func:`verdict_vs_humans`).
+
+    ``design`` (gold items drawn with unequal inclusion probabilities): called with the
+    unit ids of each comparison (unique, as strings), it returns their
+    ``(design_weights, cells)`` (e.g. from :func:`textgauge.stats.design.gold_design`, so
+    each comparison gets the nonresponse adjustment of its own items) or None (unweighted).
+    Each pair then carries its unit's weight and the bootstrap resamples units within design
+    cells (:func:`paired_comparison`'s ``design_weights``/``cells``). Default: unweighted.
     """
     if mode not in ("pairwise", "crowd"):
         raise ValueError(f"mode must be 'pairwise' or 'crowd', got {mode!r}.")
@@ -356,7 +472,19 @@ def human_model_comparison(
     skipped = []
 
     def add(name: str, rows: pd.DataFrame, answer: np.ndarray, units: Any) -> None:
-        res = paired_comparison(rows["reference"], answer, rows[label], labels, units=units, **kw)
+        dw: dict[str, Any] = {}
+        if design is not None:
+            ids = pd.unique(rows[unit].astype(str))
+            got = design(list(ids))
+            if got is not None:
+                wts, cls = got
+                wmap = pd.Series(np.asarray(wts, dtype=float), index=ids)
+                cmap = pd.Series(np.asarray(cls, dtype=object), index=ids)
+                key = rows[unit].astype(str)
+                dw = {"design_weights": wmap.reindex(key).to_numpy(),
+                      "cells": cmap.reindex(key).to_numpy(dtype=object)}
+        res = paired_comparison(rows["reference"], answer, rows[label], labels, units=units,
+                                **kw, **dw)
         comparisons.append({
             "coder": name, "n": int(len(rows)), "n_items": int(rows[unit].nunique()),
             "n_ties": int(rows["tied"].sum()), **res,

@@ -139,6 +139,11 @@ def samplesize_cli(argv: Sequence[str] | None = None) -> int:
 
         textgauge samplesize ci --kappa 0.7 --half-width 0.1 --prevalences 0.2 0.3 0.5
         textgauge samplesize test --kappa0 0.6 --kappa1 0.8 --n-categories 3 --power 0.8
+        textgauge samplesize design --predictions results/predictions/baseline.parquet \
+            --size 300 --bands 3 --studies 200
+
+    ``design`` compares the gold designs (proportional vs model_assisted) by simulation from
+    a first-pass coder's corpus predictions (:mod:`textgauge.planning.gold_design`).
     """
     ap = argparse.ArgumentParser(prog="textgauge samplesize",
                                  description="Items needed for a kappa validation study.")
@@ -161,7 +166,23 @@ def samplesize_cli(argv: Sequence[str] | None = None) -> int:
             sp.add_argument("--sides", type=int, default=1, choices=(1, 2))
             sp.add_argument("--method", default="cantor",
                             choices=("cantor", "donner-eliasziw"))
+    dp = sub.add_parser("design", help="expected CI half-widths under each gold design, "
+                        "simulated from a first-pass coder's predictions")
+    dp.add_argument("--predictions", required=True,
+                    help="first-pass predictions (.parquet or .csv: id, label, confidence, "
+                    "prob_<label>) of the texts the gold sample may be drawn from")
+    dp.add_argument("--size", type=int, required=True, help="gold sample size")
+    dp.add_argument("--bands", type=int, default=3, help="confidence bands per label")
+    dp.add_argument("--min-per-label", type=int, default=None,
+                    help="minimum items per predicted label (default size // (2 x labels))")
+    dp.add_argument("--studies", type=int, default=200, help="simulated studies per design")
+    dp.add_argument("--seed", type=int, default=0)
+    dp.add_argument("--labels", default=None,
+                    help="codebook labels, comma-separated (default: from the prob_ columns)")
+    dp.add_argument("--confidence", type=float, default=0.95)
     args = ap.parse_args(list(argv) if argv is not None else None)
+    if args.mode == "design":
+        return _design_cli(args)
     try:
         if args.mode == "ci":
             n = kappa_n_for_ci(args.kappa, args.half_width, args.prevalences,
@@ -178,4 +199,36 @@ def samplesize_cli(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _design_cli(args: argparse.Namespace) -> int:
+    """``samplesize design``: read the predictions, plan both designs, print the table."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from textgauge.errors import TextgaugeError
+    from textgauge.planning.gold_design import plan_designs, plan_table
+
+    path = Path(args.predictions)
+    try:
+        if not path.is_file():
+            raise TextgaugeError(f"No predictions file at {path}.")
+        preds = (pd.read_csv(path) if path.suffix.lower() in (".csv", ".tsv")
+                 else pd.read_parquet(path))
+        if args.labels:
+            labels = [x.strip() for x in args.labels.split(",") if x.strip()]
+        else:
+            labels = [c[len("prob_"):] for c in preds.columns if str(c).startswith("prob_")]
+            if not labels and "label" in preds.columns:
+                labels = sorted(map(str, preds["label"].dropna().unique()))
+        plan = plan_designs(preds, labels, args.size, n_bands=args.bands,
+                            min_per_label=args.min_per_label, studies=args.studies,
+                            seed=args.seed, confidence=args.confidence)
+    except (TextgaugeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(plan_table(plan))
+    print(plan["recommendation"])
     return 0

@@ -9,8 +9,11 @@ table-based statistic of it (kappa, macro-F1, per-class F1, accuracy) estimates 
 value consistently (a ratio estimator: Sarndal, Swensson & Wretman 1992, ch. 5 and 7).
 
 Uncertainty: the sample was drawn independently within design strata ("cells"), so the
-bootstrap resamples items *within* each cell, as many as the cell holds, each keeping its
-weight (the stratified, or "naive", bootstrap of Rao & Wu 1988; McCarthy & Snowden 1985).
+bootstrap resamples items *within* each cell: n_h - 1 draws from a cell of n_h, weights
+rescaled by n_h / (n_h - 1) (the rescaled bootstrap of Rao & Wu 1988 with m_h = n_h - 1, as in
+Rust & Rao 1996), whose variance is the unbiased one even for the small cells of a
+model-assisted design (the naive n_h-draw bootstrap, McCarthy & Snowden 1985, is too narrow by
+(n_h - 1) / n_h).
 Percentile intervals. Resampling only matters through the weighted table, so a cell's items
 are grouped by (confusion cell, weight) and each replicate's draws are one multinomial per
 design cell: the loop runs over cells, never over replicates, and a replicate costs O(K^2).
@@ -71,6 +74,8 @@ STATISTICS = ("kappa", "macro_f1", "accuracy")
 #: replicates gets no CI: the defined replicates are then a conditional, too-narrow picture
 #: (e.g. a stratum with one text of a label: kappa is 1 or undefined in every resample)
 MAX_UNDEFINED_SHARE = 0.05
+#: how the design-weighted bootstrap resamples, written into every summary (methods read it)
+BOOTSTRAP_WITHIN_CELLS = "within design cells (Rao-Wu rescaled, n_h - 1 draws)"
 
 
 def _encode(y_true: Any, y_pred: Any, labels: Sequence[Any],
@@ -143,8 +148,9 @@ def stratified_tables(codes1: np.ndarray, codes2: np.ndarray, k: int,
                       seed: Any = 0) -> np.ndarray:
     """(n_boot, K, K) weighted tables of the stratified bootstrap.
 
-    Within each design cell (``cells``: integer codes) as many items as it holds are drawn
-    with replacement, each keeping its weight. Items of one cell with the same confusion cell
+    Within each design cell (``cells``: integer codes) one item fewer than it holds is drawn
+    with replacement, each weight rescaled by n_h / (n_h - 1) (Rao & Wu 1988, the survey
+    bootstrap of Rust & Rao 1996); a cell of one item is kept as drawn. Items of one cell with the same confusion cell
     and the same weight are interchangeable, so a cell's draws are one Multinomial(n_h, group
     shares) per replicate, vectorised over replicates (the loop runs over cells).
     """
@@ -162,9 +168,17 @@ def stratified_tables(codes1: np.ndarray, codes2: np.ndarray, k: int,
         gconf = groups.index.get_level_values("conf").to_numpy()
         gw = groups.index.get_level_values("w").to_numpy(dtype=float)
         n_h = int(counts.sum())
-        draws = rng.multinomial(n_h, counts / n_h, size=int(n_boot))  # (B, G)
         spread = np.zeros((len(counts), kk))
-        spread[np.arange(len(counts)), gconf] = gw
+        if n_h == 1:  # a cell of one item has no within-cell variance: it stays as drawn
+            spread[0, gconf[0]] = gw[0]
+            out += spread[0]
+            continue
+        # Rao & Wu (1988) rescaled bootstrap with m_h = n_h - 1: n_h - 1 draws, each weight
+        # scaled by n_h / (n_h - 1), so the bootstrap variance of a weighted total is the
+        # unbiased within-cell variance (the plain n_h-draw bootstrap is (n_h - 1) / n_h of
+        # it: too narrow for the small cells a model-assisted design has)
+        draws = rng.multinomial(n_h - 1, counts / n_h, size=int(n_boot))  # (B, G)
+        spread[np.arange(len(counts)), gconf] = gw * n_h / (n_h - 1)
         out += draws @ spread
     return out.reshape(int(n_boot), k, k)
 
@@ -219,8 +233,8 @@ class WeightedMetrics:
         out.update(per_class=per_class, n=self.n, n_cells=self.n_cells,
                    sum_weights=self.sum_weights, weighted=self.weighted,
                    weights=self.weights, confidence=self.confidence, n_boot=self.n_boot,
-                   method="percentile", bootstrap="stratified by design cell"
-                   if self.n_cells > 1 else "items")
+                   method="percentile", bootstrap=BOOTSTRAP_WITHIN_CELLS
+                   if self.n_cells > 1 else "items (Rao-Wu rescaled, n - 1 draws)")
         return to_builtin(out)
 
 

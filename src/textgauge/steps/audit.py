@@ -27,9 +27,11 @@ from textgauge.audits.asymmetry import class_asymmetry
 from textgauge.audits.ensemble import agreement_rate, majority_vote
 from textgauge.audits.gold_alignment import align_with_gold
 from textgauge.audits.positional import positional_audit as run_positional_audit
+from textgauge.audits.positional import weighted_flip_rates
 from textgauge.audits.prevalence import corrected_prevalence, population_counts
 from textgauge.audits.revalidation import revalidation_sample as draw_revalidation_sample
 from textgauge.audits.strata import flagged_strata, stratum_shift
+from textgauge.audits.weighting import AuditDesign, audit_design
 from textgauge.data.sheets import read_csv as read_sheet_csv
 from textgauge.data.sheets import write_csv
 from textgauge.io import write_json_atomic, write_parquet_atomic
@@ -118,24 +120,20 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
     errorsheet.write_error_sheet(sheet, error_sheet)
 
     corr = review.gold_correctness(gold, gold_preds)
+    # the gold design (textgauge.stats.design.gold_design): None weights when proportional
+    # (the items scored: those with a reference label, as align_with_gold keeps them)
+    design = audit_design(gold.loc[gold["reference"].notna()], pd.read_parquet(sample))
+    w_corr = design.weights_for(corr["id"])
+    kappa_w = kappa_weights_for(scale, kappa_weights)
     result: dict[str, Any] = {"model": model, "n_errors": int(len(sheet)),
                               "n_gold": int(len(gold)), "confidence": confidence,
                               "n_boot": bootstrap, "kappa_threshold": kappa_threshold}
+    drawn: dict[str, Any] = {}
     if corr["confidence"].notna().any():
-        curve = coverage_accuracy_curve(corr["correct"], corr["confidence"])
-        result["calibration"] = {
-            "ece": expected_calibration_error(corr["correct"], corr["confidence"]),
-            "mce": maximum_calibration_error(corr["correct"], corr["confidence"]),
-            # what a perfectly calibrated coder with these confidences would show (binning)
-            "ece_noise": ece_if_calibrated(corr["confidence"], seed=seed),
-            "bins": calibration_bins(corr["correct"], corr["confidence"]).to_dict("records")}
-        result["coverage_curve"] = curve.iloc[::max(1, len(curve) // CURVE_POINTS)].to_dict(
-            "records")
+        result.update(calibration_audit(corr, seed, w_corr))
         after = review.kappa_after_review(preds, gold, review_fraction, labels=labels, **kw,
-                                          weights=kappa_weights_for(scale, kappa_weights))
-        result["review"] = {"fraction": review_fraction,
-                            "threshold": after.attrs.get("threshold"),
-                            "kappa": after.to_dict("records")}
+                                          weights=kappa_w, design=design)
+        result["review"] = review_record(after, review_fraction)
         # a calibrated coder (the encoder: temperature scaling) keeps its raw confidence:
         # the same audit before calibration, beside it (None for a coder without one)
         result["calibration"].update(
@@ -143,7 +141,12 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
              "review_uncalibrated": None})
         if "confidence_raw" in preds.columns and preds["confidence_raw"].notna().any():
             result["calibration"].update(uncalibrated(preds, gold, review_fraction, labels,
-                                                      kw, kappa_weights_for(scale, kappa_weights)))
+                                                      kw, kappa_w, design))
+        if design.weighted:  # the sample as drawn, beside the corpus estimates
+            drawn.update(calibration_audit(corr, seed, None))
+            drawn["review"] = review_record(review.kappa_after_review(
+                preds, gold, review_fraction, labels=labels, **kw, weights=kappa_w),
+                review_fraction)
     queue = review.review_queue(
         preds.merge(corpus_df[["id", "text", *strata]], on="id", how="left"), review_fraction,
         exclude_ids=gold["id"], extra_columns=["text", *strata])
@@ -151,28 +154,42 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
     result["review_queue"] = {"n": int(len(queue)), "of": int(queue.attrs.get("n_corpus", 0)),
                               "threshold": queue.attrs.get("threshold")}
 
-    result["asymmetry"] = class_asymmetry(gold, gold_preds,
-                                          confidence=confidence).to_dict("records")
+    result["asymmetry"] = class_asymmetry(gold, gold_preds, confidence=confidence,
+                                          design=design).to_dict("records")
+    if design.weighted:
+        drawn["asymmetry"] = class_asymmetry(gold, gold_preds,
+                                             confidence=confidence).to_dict("records")
     # the evaluation's per-stratum table: one computation, the same numbers everywhere
     strata_table = read_sheet_csv(per_stratum, keep_default_na=False,
                                na_values=[""]).astype({"stratum": str})
     result["strata"] = strata_table.to_dict("records")
     result["flagged_strata"] = flagged_strata(strata_table)
     # shift, apart from the flag: each stratum against the rest of gold (a difference with CI)
+    aligned = align_with_gold(gold, gold_preds)
     result["shift"] = to_builtin(stratum_shift(
-        align_with_gold(gold, gold_preds), strata, list(labels),
-        weights=kappa_weights_for(scale, kappa_weights), bootstrap=bootstrap,
-        confidence=confidence, seed=seed).to_dict("records"))
+        aligned, strata, list(labels), weights=kappa_w, bootstrap=bootstrap,
+        confidence=confidence, seed=seed, design=design).to_dict("records"))
+    if design.weighted:
+        drawn["shift"] = to_builtin(stratum_shift(
+            aligned, strata, list(labels), weights=kappa_w, bootstrap=bootstrap,
+            confidence=confidence, seed=seed).to_dict("records"))
 
     if scope == "corpus" and len(gold_preds) == len(gold):
         exclude, population = prevalence_population(
             preds["id"].astype(str), gold["id"].astype(str), training_ids,
             training_id_column, exclude_from_gold)
-        est = corrected_prevalence(preds, gold, strata=prevalence_strata, metadata=corpus_df,
+        est = corrected_prevalence(preds, prevalence_gold(gold, design),
+                                   strata=prevalence_strata, metadata=corpus_df,
                                    labels=list(labels), confidence=confidence,
                                    exclude_ids=exclude)
         write_csv(est, prevalence)
         result["prevalence"] = est.to_dict("records")
+        if design.weighted:  # the gold sample taken as a simple random sample
+            drawn["prevalence"] = corrected_prevalence(
+                preds, gold.drop(columns=["inclusion_prob"], errors="ignore"),
+                strata=prevalence_strata, metadata=corpus_df, labels=list(labels),
+                confidence=confidence, exclude_ids=exclude,
+                methods=("ppi", "dsl")).to_dict("records")
         result["prevalence_population"] = {**population, "strata": prevalence_strata,
                                            "confidence": confidence}
         log.info("%s prevalence: %d of %d corpus texts (%d labelled training texts left "
@@ -183,6 +200,8 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
         result["prevalence"] = []
         result["prevalence_note"] = ("Corrected prevalence needs predictions for the whole "
                                      "corpus (scope: corpus).")
+    result["design"] = to_builtin(design.info)
+    result["as_drawn"] = to_builtin(drawn) if design.weighted else None
     write_json_atomic(result, audit)
     over = [r["label"] for r in result["asymmetry"] if r.get("flag")]
     log.info("%s audit: %d errors on gold, review queue %d texts, asymmetry flags %s, "
@@ -191,8 +210,43 @@ def audit_model(*, model: str, predictions: str, reference: str, codes: str, sam
     return result
 
 
+def calibration_audit(corr: pd.DataFrame, seed: int,
+                      weights: Any = None) -> dict[str, Any]:
+    """ECE, MCE, the binning-noise reference, the reliability bins and the coverage curve of
+    the gold items ``corr`` (:func:`review.gold_correctness`), design-weighted when
+    ``weights`` are given (a model-assisted gold sample over-samples low confidence)."""
+    kw = {} if weights is None else {"weights": weights}
+    curve = coverage_accuracy_curve(corr["correct"], corr["confidence"], **kw)
+    return {
+        "calibration": {
+            "ece": expected_calibration_error(corr["correct"], corr["confidence"], **kw),
+            "mce": maximum_calibration_error(corr["correct"], corr["confidence"], **kw),
+            # what a perfectly calibrated coder with these confidences would show (binning)
+            "ece_noise": ece_if_calibrated(corr["confidence"], seed=seed, **kw),
+            "bins": calibration_bins(corr["correct"], corr["confidence"],
+                                     **kw).to_dict("records")},
+        "coverage_curve": curve.iloc[::max(1, len(curve) // CURVE_POINTS)].to_dict("records")}
+
+
+def review_record(after: pd.DataFrame, review_fraction: float) -> dict[str, Any]:
+    """audit.json's ``review`` entry from :func:`review.kappa_after_review`'s table."""
+    return {"fraction": review_fraction, "threshold": after.attrs.get("threshold"),
+            "kappa": after.to_dict("records")}
+
+
+def prevalence_gold(gold: pd.DataFrame, design: AuditDesign) -> pd.DataFrame:
+    """The gold items for the corrected prevalence, with inclusion probabilities consistent
+    with :func:`gold_design`: unchanged for a proportional sample (the sampler's
+    ``inclusion_prob``); for a model-assisted one 1 / weight = items of the cell in this
+    analysis / cell_size (items without a reference move their share to their cell)."""
+    if not design.weighted:
+        return gold
+    return gold.assign(inclusion_prob=1.0 / design.weights_for(gold["id"]))
+
+
 def uncalibrated(preds: pd.DataFrame, gold: pd.DataFrame, review_fraction: float,
-                 labels: Sequence[str], kw: dict[str, Any], weights: Any) -> dict[str, Any]:
+                 labels: Sequence[str], kw: dict[str, Any], weights: Any,
+                 design: AuditDesign | None = None) -> dict[str, Any]:
     """The calibration audit of the confidence before calibration (``confidence_raw``, the
     encoder's softmax as trained, beside its temperature-scaled ``confidence``): the ECE on
     gold and the review queue's gold subsets had the queue been ranked on it. The review
@@ -201,13 +255,15 @@ def uncalibrated(preds: pd.DataFrame, gold: pd.DataFrame, review_fraction: float
     corr = review.gold_correctness(gold, raw.loc[raw["id"].isin(set(gold["id"]))])
     known = corr["confidence"].notna()
     before = review.kappa_after_review(raw, gold, review_fraction, labels=labels, **kw,
-                                       weights=weights)
+                                       weights=weights, design=design)
+    dw = ({} if design is None or not design.weighted
+          else {"weights": design.weights_for(corr.loc[known, "id"])})
     return {"calibrated": True,
             "ece_uncalibrated": expected_calibration_error(corr.loc[known, "correct"],
-                                                           corr.loc[known, "confidence"])
+                                                           corr.loc[known, "confidence"], **dw)
             if known.any() else None,
             "mce_uncalibrated": maximum_calibration_error(corr.loc[known, "correct"],
-                                                          corr.loc[known, "confidence"])
+                                                          corr.loc[known, "confidence"], **dw)
             if known.any() else None,
             "review_uncalibrated": {"threshold": before.attrs.get("threshold"),
                                     "kappa": before.to_dict("records")}}
@@ -237,6 +293,17 @@ def positional_audit(*, model: str, fixed: str, others: Sequence[str], reference
            "first_position_excess": res.first_position_excess,
            "expected_basis": res.expected_basis, "flagged": res.flagged, "notes": res.notes,
            "confidence": confidence, "n_boot": bootstrap}
+    design = audit_design(gold.loc[gold["reference"].notna()], pd.read_parquet(sample))
+    out["design"] = to_builtin(design.info)
+    out["as_drawn"] = None
+    if design.weighted:  # corpus flip rates headline; the sample as drawn beside them
+        flips = weighted_flip_rates(long, design)
+        out["as_drawn"] = {"any_flip_rate": out["any_flip_rate"],
+                           "flip_rates": [{k: r[k] for k in ("order_a", "order_b", "flip_rate")}
+                                          for r in out["pairs"]]}
+        out["any_flip_rate"] = flips["any_flip_rate"]
+        for row, wrow in zip(out["pairs"], flips["pairs"], strict=True):
+            row["flip_rate"] = wrow["flip_rate"]
     write_json_atomic(out, audit)
     log.info("%s positional audit: flip rate %.3f, p=%.3g, w=%.2f, flagged=%s", model,
              res.any_flip_rate, res.p_value, res.effect_w, res.flagged)
@@ -258,13 +325,26 @@ def ensemble(*, predictions: Sequence[str], reference: str, sample: str, audit: 
     write_parquet_atomic(vote, votes)
     rate = agreement_rate(tables)
     scored = align_with_gold(gold[["id", "reference"]], vote[["id", "label"]])
+    kappa_w = kappa_weights_for(scale, kappa_weights)
     k = kappa_summary(scored["reference"], scored["label"], labels, confidence=confidence,
-                      bootstrap=bootstrap, seed=seed,
-                      weights=kappa_weights_for(scale, kappa_weights))
+                      bootstrap=bootstrap, seed=seed, weights=kappa_w)
+    design = audit_design(scored, pd.read_parquet(sample))
+    as_drawn = None
+    if design.weighted:  # the corpus estimate headlines; the sample as drawn beside it
+        from textgauge.stats import weighted_metrics
+        from textgauge.stats.weighted_summary import kappa_block
+
+        as_drawn = {"kappa": k}
+        k = kappa_block(weighted_metrics(
+            scored["reference"], scored["label"], labels,
+            design_weights=design.weights_for(scored["id"]),
+            cells=design.cells_for(scored["id"]), weights=kappa_w, n_boot=bootstrap,
+            seed=seed, confidence=confidence), labels, kappa_w)
     res = {"models": list(models), "agreement": rate, "n": int(len(scored)),
            "ties": int(vote["tie"].sum()), "kappa": k,
            "disagreements": int((~vote["unanimous"]).sum()) if "unanimous" in vote else None,
-           "confidence": confidence, "n_boot": bootstrap}
+           "confidence": confidence, "n_boot": bootstrap,
+           "design": to_builtin(design.info), "as_drawn": as_drawn}
     write_json_atomic(res, audit)
     return res
 
@@ -326,6 +406,12 @@ def revalidation_metrics(*, sample: str, reference: str, codes: str, predictions
             "list the filled files under audits.revalidation_codes.")
     gold = align_with_gold(read_gold(gold_reference, gold_sample)[["id", "reference"]].merge(
         corpus_df[["id", *strata]], on="id", how="left"), preds)
+    # a model-assisted gold set: its side of the comparison is design-weighted too (the
+    # corpus-level gold estimate, as in metrics.json), bootstrapped within its cells
+    gold_d = audit_design(gold, pd.read_parquet(gold_sample))
+    if gold_d.weighted:
+        gold = gold.assign(design_weight=gold_d.weights_for(gold["id"]),
+                           design_cell=gold_d.cells_for(gold["id"]))
     res = revalidation_comparison(rev, gold, list(labels), strata, weights=weights,
                                   n_boot=int(bootstrap), seed=seed, confidence=confidence)
     import_summary = load_import_summary(codes)
@@ -342,6 +428,7 @@ def revalidation_metrics(*, sample: str, reference: str, codes: str, predictions
            "design": ("stratified by predicted label x stratum; weights = cell size / coded "
                       "items of the cell (inverse inclusion probabilities); bootstrap "
                       "within cells"),
+           "gold_design": gold_d.info,
            **res}
     write_json_atomic(out, metrics)
     write_csv(revalidation_table(res), table)

@@ -19,27 +19,39 @@ from textgauge.options import BaselineModel, EncoderModel
 log = logging.getLogger("textgauge")
 
 
-def split_training(*, corpus: str, rejects: str | None, sample: str, labelled: str | None,
+def _gold_ids(sample: str | None) -> list:
+    """The gold ids a trainer must never see (none yet when a first pass designs the gold
+    sample: it is drawn later, outside the training split)."""
+    return list(pd.read_parquet(sample)["id"]) if sample else []
+
+
+def split_training(*, corpus: str, rejects: str | None, sample: str | None,
+                   labelled: str | None,
                    train: str, val: str, summary: str, labels: Sequence[str],
                    id_column: str = "id", label_column: str = "label",
                    label_map: Mapping[str, str] | None = None, val_fraction: float = 0.2,
                    seed: int = 1) -> None:
-    """Rule split_training: labelled texts split into train and validation, gold held out."""
+    """Rule split_training: labelled texts split into train and validation, gold held out.
+
+    ``sample`` is None when a first pass designs the gold sample (gold.design
+    model_assisted): the gold sample is then drawn after training, from texts outside this
+    split (rule sample_gold excludes them), so there is nothing to hold out here.
+    """
     if not labelled:
         raise ConfigError("Fine-tuned models need labelled training data: set training.labelled "
                           "to a file with id and label columns.")
     df = pd.read_parquet(corpus)
-    gold = pd.read_parquet(sample)
+    gold_ids = list(pd.read_parquet(sample)["id"]) if sample else []
     rejected = set(read_sheet_csv(rejects, dtype=str)["id"]) if rejects else None
     table = splits.read_labelled(labelled, labels, df, id_column, label_column,
                                  dict(label_map or {}) or None, rejected)
-    tr, va, info = splits.split_train_val(table, list(gold["id"]), val_fraction, seed)
+    tr, va, info = splits.split_train_val(table, gold_ids, val_fraction, seed)
     write_parquet_atomic(tr, train)
     write_parquet_atomic(va, val)
     write_json_atomic(info, summary)
 
 
-def train_encoder(*, train: str, val: str, sample: str, model_dir: str, summary: str,
+def train_encoder(*, train: str, val: str, sample: str | None, model_dir: str, summary: str,
                   settings: Mapping[str, Any], labels: Sequence[str], model: str,
                   threads: int | None = None) -> None:
     """Rule train_encoder: results/models/{model}/model/ and training.json."""
@@ -52,7 +64,7 @@ def train_encoder(*, train: str, val: str, sample: str, model_dir: str, summary:
     opts = EncoderModel.from_dict(settings, f"models.{model}")
     info = fit(pd.read_parquet(train), pd.read_parquet(val), list(labels), opts,
                str(Path(model_dir).parent),
-               forbidden_ids=list(pd.read_parquet(sample)["id"]))
+               forbidden_ids=_gold_ids(sample))
     for w in info["warnings"]:
         log.warning(w)
     info["manifest"] = build_manifest("train_encoder", None, model=model,
@@ -60,7 +72,7 @@ def train_encoder(*, train: str, val: str, sample: str, model_dir: str, summary:
     write_json_atomic(info, summary)
 
 
-def train_baseline(*, train: str, val: str, sample: str, model_dir: str, summary: str,
+def train_baseline(*, train: str, val: str, sample: str | None, model_dir: str, summary: str,
                    settings: Mapping[str, Any], labels: Sequence[str], model: str) -> None:
     """Rule train_baseline: results/models/{model}/model/ (JSON + .npz, no pickle) and
     training.json (sizes, class weights, validation macro-F1, vocabulary, versions)."""
@@ -68,7 +80,7 @@ def train_baseline(*, train: str, val: str, sample: str, model_dir: str, summary
 
     opts = BaselineModel.from_dict(settings, f"models.{model}")
     pipe, info = fit_baseline(pd.read_parquet(train), pd.read_parquet(val), list(labels), opts,
-                              forbidden_ids=list(pd.read_parquet(sample)["id"]),
+                              forbidden_ids=_gold_ids(sample),
                               sources=(train, val))
     info["model_sha256"] = save_baseline(pipe, list(labels), model_dir)
     for w in info["warnings"]:

@@ -37,24 +37,49 @@ def labelled_ids(path: str | None, id_column: str = "id") -> list[str]:
 def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str, size: int,
                 strata: Sequence[str], seed: int, min_per_stratum: int = 0,
                 id_column: str = "id", exclude_from_gold: bool = True,
-                labels: Sequence[str] = (), gold: str | None = None) -> None:
-    """Rule sample_gold: the stratified, seeded gold-standard sample and its summary.
+                labels: Sequence[str] = (), gold: str | None = None,
+                design: str = "proportional", first_pass: str | None = None,
+                confidence_bands: int = 3, min_per_label: int | None = None,
+                first_pass_predictions: str | None = None, first_pass_train: str | None = None,
+                first_pass_val: str | None = None) -> None:
+    """Rule sample_gold: the seeded gold-standard sample and its summary.
+
+    ``design`` "proportional" draws a stratified sample over ``strata`` (self-weighting);
+    "model_assisted" stratifies by the ``first_pass`` coder's predicted label x confidence
+    band (x strata) (:mod:`textgauge.data.design`). With a first pass (either design) the
+    texts of the training split (``first_pass_train``/``first_pass_val``) are not eligible,
+    and the summary compares the designs' expected CI half-widths on its predictions.
 
     Rule sample_development (workflow/rules/development.smk) too: with ``gold`` (the gold
     sample) every gold id is left out as well, so the development sample is drawn apart from
     gold from the same eligible texts.
     """
+    from textgauge.data import design as design_data
+
     df = pd.read_parquet(corpus)
     exclude = labelled_ids(labelled, id_column) if exclude_from_gold else []
     gold_ids = pd.read_parquet(gold)["id"].astype(str).tolist() if gold else []
-    excluded = set(exclude) | set(gold_ids)
+    split_ids = [i for p in (first_pass_train, first_pass_val) if p
+                 for i in pd.read_parquet(p)["id"].astype(str)]
+    excluded = set(exclude) | set(gold_ids) | set(split_ids)
     eligible = int(len(df) - len(excluded & set(df["id"])))
     if gold and eligible < size:
         raise ConfigError(f"gold.development_size is {size}, but only {eligible} texts are "
                           "outside the gold sample and the training data: choose a smaller "
                           "development sample.")
-    drawn = gold_data.sample_gold(df, size, list(strata), seed, sorted(excluded),
-                                  min_per_stratum)
+    fp = pd.read_parquet(first_pass_predictions) if first_pass_predictions else None
+    allocation = None
+    if design == "model_assisted" and not gold:
+        if fp is None:
+            raise ConfigError("gold.design is model_assisted but no first-pass predictions "
+                              "reached the gold step; set gold.first_pass.")
+        frame = df.loc[~df["id"].astype(str).isin(excluded)]
+        drawn, allocation = design_data.sample_model_assisted(
+            frame, fp, size, list(strata), seed, n_bands=confidence_bands,
+            min_per_label=min_per_label, model=str(first_pass))
+    else:
+        drawn = gold_data.sample_gold(df, size, list(strata), seed, sorted(excluded),
+                                      min_per_stratum)
     write_parquet_atomic(drawn, sample)
     info = {"size": len(drawn), "seed": seed, "strata": list(strata),
             "eligible": eligible, "excluded_training_ids": len(exclude),
@@ -63,6 +88,13 @@ def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str,
         info["excluded_gold_ids"] = len(gold_ids)
         info["purpose"] = ("development sample for prompt iteration, drawn apart from the gold "
                            "set; its evaluations are not recorded in the gold-set ledger")
+    else:
+        info["design"] = _design_block(
+            drawn, allocation, fp, df.loc[~df["id"].astype(str).isin(excluded)], design=design,
+            first_pass=first_pass, labels=list(labels), size=size, strata=list(strata),
+            seed=seed, confidence_bands=confidence_bands, min_per_label=min_per_label,
+            excluded_split=len(set(split_ids) & set(df["id"].astype(str))))
+        log.info("gold design: %s", info["design"]["recommendation"])
     if labels:
         from textgauge.stats.samplesize import kappa_n_for_ci
 
@@ -75,6 +107,63 @@ def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str,
     write_json_atomic(info, summary)
     log.info("%s sample: %d texts over %d strata", "development" if gold else "gold",
              len(drawn), drawn["stratum"].nunique())
+
+
+def _design_block(drawn: pd.DataFrame, allocation: pd.DataFrame | None,
+                  predictions: pd.DataFrame | None, eligible: pd.DataFrame, *, design: str,
+                  first_pass: str | None, labels: list[str], size: int, strata: list[str],
+                  seed: int, confidence_bands: int, min_per_label: int | None,
+                  excluded_split: int) -> dict:
+    """sample.json's ``design``: which design drew the sample, its cells, and, where a first
+    pass classified the eligible texts, what each design is expected to give (CI
+    half-widths of kappa and of each label's F1), so the choice is made before coding."""
+    from textgauge.data.design import NO_ANSWER
+    from textgauge.stats.inputs import to_builtin
+
+    block: dict[str, Any] = {"design": design, "first_pass": first_pass,
+                             "n_eligible": int(len(eligible)),
+                             "excluded_training_split": int(excluded_split),
+                             "weighted_analysis": design == "model_assisted"}
+    if allocation is not None:
+        block.update(confidence_bands=int(confidence_bands),
+                     min_per_label=(int(min_per_label) if min_per_label is not None else
+                                    size // (2 * max(len(labels), 1))),
+                     allocation=("at least 2 per cell, at least min_per_label per predicted "
+                                 "label, the rest in proportion to N_c sqrt(e_c (1 - e_c)) "
+                                 "(e_c: mean 1 - confidence of the cell)"),
+                     cells=allocation.to_dict("records"))
+    else:
+        cells = (drawn.groupby("cell", sort=True)
+                 .agg(cell_size=("cell_size", "first"), cell_n=("id", "size")).reset_index())
+        cells["inclusion_prob"] = cells["cell_n"] / cells["cell_size"]
+        block["cells"] = cells.to_dict("records")
+    if predictions is None:
+        block.update(predicted_counts=None, planning=None, recommendation=(
+            f"Drawn with the {design} design (self-weighting). Name a coder with scope: "
+            "corpus in gold.first_pass to see, before coding, what gold.design: "
+            "model_assisted would give for rare labels."))
+        return to_builtin(block)
+    from textgauge.planning.gold_design import plan_designs, recommendation
+
+    ids = set(eligible["id"].astype(str))
+    fp = predictions.loc[predictions["id"].astype(str).isin(ids)]
+    ok = fp["label"].notna()
+    if "status" in fp.columns:
+        ok &= fp["status"].astype(str) == "ok"
+    counts = fp.loc[ok, "label"].astype(str).value_counts()
+    block["predicted_counts"] = {**{lab: int(counts.get(lab, 0)) for lab in labels},
+                                 NO_ANSWER: int(len(ids) - int(ok.sum()))}
+    try:
+        plan = plan_designs(fp, labels, size, strata_frame=eligible[["id", *strata]],
+                            n_bands=confidence_bands, min_per_label=min_per_label, seed=seed)
+    except ConfigError as exc:  # a proportional run: the other design does not fit the size
+        block.update(planning=None, recommendation=(
+            f"Drawn with the {design} design. A model_assisted sample is not possible with "
+            f"these settings: {exc}"))
+        return to_builtin(block)
+    block["planning"] = plan
+    block["recommendation"] = f"Drawn with the {design} design. {recommendation(plan)}"
+    return to_builtin(block)
 
 
 def coding_sheets(*, sample: str, codebook: str, coders: Sequence[str], seed: int,

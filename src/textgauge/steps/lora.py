@@ -36,7 +36,7 @@ def label_noise(*, train: str, sheet: str, summary: str, labels: Sequence[str], 
     return info
 
 
-def train_lora(*, train: str, val: str, sample: str, prompt: str | None = None, adapter: str,
+def train_lora(*, train: str, val: str, sample: str | None, prompt: str | None = None, adapter: str,
                summary: str, settings: Mapping[str, Any], labels: Mapping[str, str],
                instructions: str = "", model: str = "lora",
                threads: int | None = None, scale: str = "nominal") -> dict[str, Any]:
@@ -53,7 +53,8 @@ def train_lora(*, train: str, val: str, sample: str, prompt: str | None = None, 
                                         scale=scale)
     info = train_adapter(pd.read_parquet(train), pd.read_parquet(val), list(labels), opts,
                          template, str(Path(adapter).parent),
-                         forbidden_ids=list(pd.read_parquet(sample)["id"].astype(str)))
+                         forbidden_ids=(list(pd.read_parquet(sample)["id"].astype(str))
+                                        if sample else []))
     for w in info["warnings"]:
         log.warning(w)
     info["manifest"] = build_manifest("train_lora", None, model=model,

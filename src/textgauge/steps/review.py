@@ -23,12 +23,15 @@ import pandas as pd
 from textgauge.audits import error_sheet as errorsheet
 from textgauge.audits.gold_alignment import prediction_labels
 from textgauge.audits.prompt_stability import prompt_stability as run_prompt_stability
+from textgauge.audits.prompt_stability import weighted_change_rates
 from textgauge.audits.retest import test_retest
 from textgauge.audits.review_queue import import_review as read_coded_review
+from textgauge.audits.weighting import audit_design
 from textgauge.data.ids import normalise_ids
 from textgauge.data.sheets import read_csv as read_sheet_csv
 from textgauge.errors import InputDataError, format_rows
 from textgauge.io import write_json_atomic, write_parquet_atomic
+from textgauge.stats.alpha import weighted_alpha
 from textgauge.stats.classification import kappa_weights_for
 
 log = logging.getLogger("textgauge")
@@ -149,10 +152,11 @@ def _short(value: Any, limit: int = 120) -> Any:
 def prompt_stability(*, model: str, base: str, variants: Sequence[str], reference: str,
                      audit: str, base_prompt: str, templates: Sequence[str],
                      labels: Sequence[str], confidence: float, bootstrap: int,
-                     seed: int, scale: str = "nominal") -> dict:
+                     seed: int, scale: str = "nominal", sample: str | None = None) -> dict:
     """Prompt stability: the gold set under the configured prompt and its paraphrases
     (the ordinal alpha over the scale for an ordinal codebook; else the nominal alpha over
-    the categories the answers use)."""
+    the categories the answers use). Under a model-assisted gold ``sample`` the alpha and
+    the change rates are design-weighted (the sample as drawn in ``as_drawn``)."""
     ordinal = kappa_weights_for(scale) is not None
     variants = [variants] if isinstance(variants, str) else list(variants)
     gold = pd.read_parquet(reference)[["id", "reference"]]
@@ -176,17 +180,32 @@ def prompt_stability(*, model: str, base: str, variants: Sequence[str], referenc
     per = res.per_variant.copy()
     wide = long.assign(label=prediction_labels(long, invalid="drop")).pivot(
         index="id", columns="prompt_variant", values="label")
-    per["changed_vs_original"] = [
-        float((wide[v].fillna("") != wide["original"].fillna("")).mean()) for v in per["variant"]]
+    design = audit_design(pd.Series(wide.index), pd.read_parquet(sample)) if sample else None
+    weights = design.weights_for(wide.index) if design else None
+    as_drawn = None
+    per["changed_vs_original"] = weighted_change_rates(wide, weights, list(per["variant"]))
+    alpha = res.alpha_variants
+    if weights is not None:
+        # the corpus-level figures (model-assisted gold: design weights, bootstrap within
+        # cells); the sample as drawn beside them
+        as_drawn = {"alpha": alpha, "changed_vs_original": weighted_change_rates(
+            wide, None, list(per["variant"]))}
+        table = wide[names].T.to_numpy(dtype=object)
+        table = np.where(pd.isna(table), np.nan, table)
+        alpha = weighted_alpha(table, weights, design.cells_for(wide.index),
+                               level="ordinal" if ordinal else "nominal", n_boot=bootstrap,
+                               seed=seed, confidence=confidence,
+                               categories=list(labels) if ordinal else None).to_dict()
     per = per.merge(pd.DataFrame(shown).rename(columns={"name": "variant"}), on="variant",
                     how="left")
     out = {"model": model, "n_items": int(wide.shape[0]), "n_variants": len(names),
-           "alpha": res.alpha_variants, "variants": shown,
+           "alpha": alpha, "variants": shown,
            "per_variant": per.to_dict("records"), "notes": res.notes,
-           "confidence": confidence, "n_boot": bootstrap}
+           "confidence": confidence, "n_boot": bootstrap,
+           "design": design.info if design else None, "as_drawn": as_drawn}
     out = _finite(out)
     write_json_atomic(out, audit)
-    a = res.alpha_variants
+    a = alpha
     log.info("%s prompt stability: Krippendorff's alpha across %d prompts = %.3f [%.3f, %.3f]",
              model, len(names), a["estimate"], a["ci_low"], a["ci_high"])
     return out

@@ -46,6 +46,17 @@ from textgauge.stats import (
 from textgauge.stats import (
     per_stratum as per_stratum_table,
 )
+from textgauge.stats.alpha import weighted_alpha
+from textgauge.stats.design import GoldDesign, gold_design
+from textgauge.stats.weighted import BOOTSTRAP_WITHIN_CELLS, weighted_metrics
+from textgauge.stats.weighted_summary import (
+    classification_block,
+    confusion_frame,
+    kappa_block,
+    macro_f1_block,
+    ordinal_block,
+    per_class_table,
+)
 
 log = logging.getLogger("textgauge")
 
@@ -66,6 +77,25 @@ MACRO_F1_RULE = ("mean of per-class F1 over the codebook labels present in the r
 def _read_codes(path: str) -> pd.DataFrame:
     codes = pd.read_parquet(path)
     return codes.loc[codes["label"] != ""]
+
+
+def _design_record(d: GoldDesign) -> dict[str, Any]:
+    """metrics.json's ``design`` block: gold_design's info, plus how intervals were made."""
+    info = dict(d.info)
+    if d.weighted:
+        info["bootstrap"] = f"percentile, {BOOTSTRAP_WITHIN_CELLS}"
+    return info
+
+
+def _weighted_kappa(y1: Any, y2: Any, ids: Any, sample: pd.DataFrame, labels: list[str],
+                    weights: str | None, kw: Mapping[str, Any]) -> dict[str, Any]:
+    """Design-weighted kappa of ``y2`` against ``y1`` on the gold items ``ids`` (their own
+    gold_design: the nonresponse adjustment of exactly these items)."""
+    d = gold_design(pd.Series(list(ids)), sample)
+    wm = weighted_metrics(list(y1), list(y2), labels, design_weights=d.weights, cells=d.cells,
+                          weights=weights, n_boot=max(int(kw["bootstrap"]), 1),
+                          seed=kw["seed"], confidence=kw["confidence"])
+    return kappa_block(wm, labels, weights)
 
 
 # ------------------------------------------------------------------ the human ceiling
@@ -89,27 +119,45 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
     given for the synthetic example only: the known population kappas go beside the
     estimates. ``sample`` is an input so the step reruns with a new gold sample.
     """
-    del sample  # a dependency: the codes belong to this sample
     labels = list(labels)
     sc = _scale_record(scale, kappa_weights)
     weights = sc["kappa_weights"]
     codes_df = _read_codes(codes)
+    gold_sample = pd.read_parquet(sample)
+    n_outside = 0
+    if "design" in gold_sample.columns and (gold_sample["design"] == "model_assisted").any():
+        # design weights exist for gold items only: codes of other items cannot be weighted
+        on_gold = codes_df["id"].astype(str).isin(set(gold_sample["id"].astype(str)))
+        n_outside = int(codes_df.loc[~on_gold, "id"].nunique())
+        codes_df = codes_df.loc[on_gold]
     coder_names = list(dict.fromkeys(codes_df["coder"]))
+    per_item = codes_df.groupby("id")["coder"].size()
+    d = gold_design(pd.Series(per_item.index[per_item >= 2].astype(str)), gold_sample)
     alpha = krippendorff_alpha_long(codes_df, unit="id", coder="coder", label="label",
                                     level=sc["alpha_level"], n_boot=bootstrap, seed=seed,
                                     confidence=confidence, categories=labels)
     wide = codes_df.pivot(index="id", columns="coder", values="label")
-    rows = []
+    rows, rows_drawn = [], []
+    kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
     if len(coder_names) <= MAX_PAIRWISE_CODERS:
         for a, b in itertools.combinations(coder_names, 2):
             both = wide[[a, b]].dropna()
             if len(both) < MIN_PAIR_ITEMS:
                 continue
-            rows.append({"coder_1": a, "coder_2": b, **kappa_summary(
-                both[a], both[b], labels, confidence=confidence, bootstrap=bootstrap,
-                seed=seed, weights=weights)})
+            plain = {"coder_1": a, "coder_2": b, **kappa_summary(
+                both[a], both[b], labels, **kw, weights=weights)}
+            rows_drawn.append(plain)
+            rows.append({"coder_1": a, "coder_2": b, **_weighted_kappa(
+                both[a], both[b], both.index.astype(str), gold_sample, labels, weights, kw)}
+                if d.weighted else plain)
     pairs = pd.DataFrame(rows)
     write_csv(pairs, pairwise)
+    alpha_drawn = alpha
+    if d.weighted:
+        unit_wide = wide.loc[per_item.index[per_item >= 2]]  # the items d weights, in order
+        alpha = weighted_alpha(unit_wide.T.to_numpy(dtype=object), d.weights, d.cells,
+                               level=sc["alpha_level"], n_boot=bootstrap, seed=seed,
+                               confidence=confidence, categories=labels)
     out: dict[str, Any] = {
         "coders": coder_names, "n_items": int(wide.shape[0]),
         "codes_per_item": float(codes_df.groupby("id").size().mean()),
@@ -119,6 +167,14 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
     }
     if len(pairs):
         out["ceiling_kappa"] = float(pairs["kappa"].mean())
+    out["design"] = _design_record(d)
+    out["as_drawn"] = None
+    if d.weighted:
+        drawn = pd.DataFrame(rows_drawn)
+        out["as_drawn"] = {"alpha": alpha_drawn.to_dict(), "pairwise": drawn.to_dict("records"),
+                           "ceiling_kappa": float(drawn["kappa"].mean()) if len(drawn)
+                           else None}
+        out["design"]["codes_outside_gold"] = n_outside
     if truth and coders:
         out["simulated_truth"] = simulated_truth(codes_df, truth, coders, labels,
                                                  confidence=confidence, bootstrap=bootstrap,
@@ -209,12 +265,24 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
     y_true, y_pred = scored["reference"], scored["label"]
     kw = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
 
+    d = gold_design(scored, gold_sample)
     k = kappa_summary(y_true, y_pred, labels, **kw, weights=weights)
     f1 = macro_f1_summary(y_true, y_pred, labels, **kw)
     cls, per_class_df, cm = classification_summary(y_true, y_pred, labels)
     if len(scored) >= MIN_PAIR_ITEMS and bootstrap:
         per_class_df = per_class_df.merge(per_class_f1_ci(y_true, y_pred, labels, **kw),
                                           on="label")
+    as_drawn = None
+    if d.weighted:
+        # the corpus-level estimates take the headline keys; the sample as drawn goes beside
+        as_drawn = {"kappa": k, "macro_f1": f1,
+                    "per_class": per_class_df.to_dict("records")}
+        wm = weighted_metrics(y_true, y_pred, labels, design_weights=d.weights, cells=d.cells,
+                              weights=weights, n_boot=max(int(bootstrap), 1), seed=seed,
+                              confidence=confidence)
+        k, f1 = kappa_block(wm, labels, weights), macro_f1_block(wm)
+        cls, per_class_df, cm = (classification_block(wm, labels), per_class_table(wm, labels),
+                                 confusion_frame(wm))
     write_csv(per_class_df, per_class)
     write_csv(cm, confusion, index=True)
 
@@ -222,6 +290,7 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
     wide = _read_codes(codes).pivot(index="id", columns="coder", values="label")
     wide.index = wide.index.astype(str)
     answer = scored.set_index("id")["label"]
+    answer.index = answer.index.astype(str)
     vs = []
     # with many coders (crowd codes) compare with those who coded the most gold items
     busiest = wide.notna().sum().sort_values(ascending=False, kind="stable").index
@@ -229,12 +298,14 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
         both = wide[c].dropna().to_frame("human").join(answer.rename("model"), how="inner")
         if len(both) >= MIN_PAIR_ITEMS:
             vs.append({"model": model, "coder": c,
-                       **kappa_summary(both["human"], both["model"], labels, **kw,
-                                       weights=weights)})
+                       **(_weighted_kappa(both["human"], both["model"], both.index,
+                                          gold_sample, labels, weights, kw) if d.weighted
+                          else kappa_summary(both["human"], both["model"], labels, **kw,
+                                             weights=weights))})
     write_csv(pd.DataFrame(vs), vs_coders)
 
     table = per_stratum_table(scored, strata, labels, kappa_threshold=kappa_threshold, **kw,
-                              weights=weights)
+                              weights=weights, design_weights=d.weights, cells=d.cells)
     write_csv(table, per_stratum)
 
     human_metrics = json.loads(Path(human).read_text(encoding="utf-8"))
@@ -257,10 +328,14 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
                           "kappa": human_metrics.get("ceiling_kappa"),
                           "from": f"the human codes of the {evaluated_on} sample"},
         "mean_confidence": float(conf.mean()) if conf.notna().any() else None,
-        **sc,
+        **sc, "design": _design_record(d), "as_drawn": as_drawn,
     }
     # an ordinal codebook: how far off, in scale steps (None for a nominal one)
     out["ordinal"] = ordinal_summary(y_true, y_pred, labels, **kw) if weights else None
+    if weights and d.weighted:
+        out["as_drawn"]["ordinal"] = out["ordinal"]
+        out["ordinal"] = ordinal_block(y_true, y_pred, labels, design_weights=d.weights,
+                                       cells=d.cells, **kw)
     entry = ledger_entry(model, out, prompt_hash=_prompt_hash(preds), settings=settings,
                          training=json.loads(Path(training).read_text(encoding="utf-8"))
                          if training else None)
@@ -281,6 +356,10 @@ def evaluate(*, model: str, predictions: str, reference: str, codes: str, sample
 #: how the comparisons are made, written into comparisons.json (the methods text reads it)
 COMPARE_RULE = ("paired bootstrap over gold items (each item carries its reference and both "
                 "coders' answers); percentile CI of the difference")
+#: the same, for a model-assisted gold sample (comparisons.json says which was used)
+COMPARE_RULE_WEIGHTED = ("design-weighted paired bootstrap: each gold item weighted by its "
+                         "design weight, items resampled within design cells (Rao-Wu "
+                         "rescaled); percentile CI of the difference")
 
 
 def _coder_mode(codes: pd.DataFrame) -> tuple[str, str]:
@@ -333,7 +412,7 @@ def compare(*, predictions: str | Sequence[str], reference: str, codes: str, sam
         verdict_vs_humans,
     )
 
-    del sample  # a dependency: the codes and reference belong to this sample
+    gold_sample = pd.read_parquet(sample)
     labels, models = list(labels), list(models)
     paths = [predictions] if isinstance(predictions, str) else list(predictions)
     if len(paths) != len(models):
@@ -347,6 +426,12 @@ def compare(*, predictions: str | Sequence[str], reference: str, codes: str, sam
         answers[m] = scored.set_index("id")
     kw = {"weights": weights, "confidence": confidence, "n_boot": int(bootstrap), "seed": seed}
     rows: list[dict[str, Any]] = []
+    d = gold_design(gold["id"].astype(str).drop_duplicates(), gold_sample)
+
+    def design(ids: Sequence[str]) -> tuple[Any, Any] | None:
+        """Weights and cells of the items of one comparison (None: as drawn)."""
+        g = gold_design(pd.Series(list(ids), dtype=str), gold_sample)
+        return (g.weights, g.cells) if g.weighted else None
 
     def tidy(kind: str, a: str, b: str, res: Mapping[str, Any], n_ties: int | None) -> None:
         """One row per statistic; its verdict read off that statistic's own CI."""
@@ -365,8 +450,10 @@ def compare(*, predictions: str | Sequence[str], reference: str, codes: str, sam
     for a, b in itertools.combinations(models, 2):
         both = answers[a][["reference", "label"]].join(
             answers[b]["label"].rename("label_b"))
+        dw = design(both.index.astype(str)) if d.weighted else None
         res = paired_comparison(both["reference"], both["label"], both["label_b"], labels,
-                                **kw)
+                                **kw, **({"design_weights": dw[0], "cells": dw[1]} if dw
+                                         else {}))
         finding = _finding(a, b, res["kappa"]["ci_low"], res["kappa"]["ci_high"])
         machine.append({"coder_a": a, "coder_b": b, "n": int(len(both)), **res,
                         "finding": finding})
@@ -381,7 +468,8 @@ def compare(*, predictions: str | Sequence[str], reference: str, codes: str, sam
     vs_humans = {}
     for m in models:
         out = human_model_comparison(human_codes, answers[m]["label"], labels, mode=mode,
-                                     min_items=MIN_PAIR_ITEMS, **kw)
+                                     min_items=MIN_PAIR_ITEMS, **kw,
+                                     design=design if d.weighted else None)
         vs_humans[m] = out
         for c in out["comparisons"]:
             tidy("machine-human", m, c["coder"], c, c["n_ties"])
@@ -389,8 +477,9 @@ def compare(*, predictions: str | Sequence[str], reference: str, codes: str, sam
         "models": models, "labels": labels, "mode": mode, "mode_reason": why,
         "n_coders": int(human_codes["coder"].nunique()), "n_gold_items": int(len(gold)),
         "codes_outside_gold": n_outside, "weights": weights or "unweighted",
-        "confidence": confidence, "n_boot": int(bootstrap), "seed": seed, "method": COMPARE_RULE,
-        "machine_pairs": machine, "vs_humans": vs_humans,
+        "confidence": confidence, "n_boot": int(bootstrap), "seed": seed,
+        "method": COMPARE_RULE_WEIGHTED if d.weighted else COMPARE_RULE,
+        "machine_pairs": machine, "vs_humans": vs_humans, "design": _design_record(d),
     }
     write_json_atomic(result, comparisons)
     tidy_table = pd.DataFrame(rows)
