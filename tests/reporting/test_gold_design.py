@@ -137,3 +137,18 @@ def test_methods_paragraph_for_each_design():
     assert "37 texts in cells without a coded item are not represented" in design_sentence(
         MODEL_ASSISTED, [lost], config)
     assert design_sentence({"size": 10, "strata": []}, [], config) is None
+
+
+def test_a_proportional_sample_at_unequal_rates_says_so_and_how():
+    """min_per_stratum tops up small strata: the sample is not self-weighting, and the
+    methods must not call it so (it is analysed as drawn, which they say)."""
+    from textgauge.reporting.methods import design_sentence
+
+    gold = {"size": 300, "strata": ["party"], "design": {
+        "design": "proportional", "cells": [{"cell": "A", "inclusion_prob": 0.1},
+                                            {"cell": "B", "inclusion_prob": 0.3}]}}
+    text = design_sentence(gold, [], {"gold": {"min_per_stratum": 20}})
+    assert "rates from 0.1 to 0.3" in text and "topped up to 20" in text
+    assert "without design weights" in text and "self-weighting" not in text
+    gold["design"]["cells"][1]["inclusion_prob"] = 0.1
+    assert "(self-weighting)" in design_sentence(gold, [], {})

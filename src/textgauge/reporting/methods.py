@@ -389,10 +389,18 @@ def design_sentence(gold: Mapping[str, Any], models: Sequence[Mapping[str, Any]]
     strata = list(gold.get("strata") or [])
     cells = block.get("cells") or []
     if block.get("design") != "model_assisted":
+        rates = [float(c["inclusion_prob"]) for c in cells
+                 if c.get("inclusion_prob") is not None]
+        same = not rates or max(rates) <= 1.05 * min(rates)
+        top = int(((config or {}).get("gold") or {}).get("min_per_stratum") or 0)
+        how = ("each sampled at the same rate up to rounding" if same else
+               f"sampled at rates from {min(rates):.3g} to {max(rates):.3g}, "
+               + (f"small strata topped up to {top} texts (gold.min_per_stratum)" if top
+                  else "from rounding in small strata"))
         return (f"The gold sample is a proportional stratified sample of {gold.get('size')} "
                 f"texts over the strata {', '.join(strata) or 'none (one stratum)'} "
-                f"({_count(len(cells), 'cell', 'cells')}, each sampled at the same rate up to "
-                "rounding); it was analysed as drawn (self-weighting).")
+                f"({_count(len(cells), 'cell', 'cells')}, {how}); it was analysed as drawn"
+                + (" (self-weighting)." if same else ", without design weights."))
     fp = block.get("first_pass")
     kind = ((config or {}).get("models", {}).get(fp) or {}).get("kind") if fp else None
     split = block.get("excluded_training_split") or 0
