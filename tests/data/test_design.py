@@ -126,3 +126,26 @@ def test_coding_sheets_never_show_the_first_pass():
     sheet = coding_sheet(sample, "coder_a", seed=1)
     assert not set(sheet.columns) & {*FIRST_PASS_COLUMNS, "cell", "inclusion_prob"}
     assert not sheet.astype(str).apply(lambda c: c.str.contains("band")).any().any()
+
+
+def test_a_proportional_sample_is_weighted_only_when_strata_were_topped_up():
+    """Rounding never makes a proportional sample unequal by a whole item; gold.min_per_stratum
+    does, and then the strata are weighted (the topped-up small stratum counts less)."""
+    from textgauge.data.gold import sample_gold
+    from textgauge.stats.design import beyond_rounding
+
+    rng = np.random.default_rng(0)
+    corpus = pd.DataFrame({"id": [f"t{i:04d}" for i in range(2000)], "text": "x",
+                           "party": rng.choice(["big", "mid", "small"], 2000,
+                                               p=[0.6, 0.38, 0.02])})
+    plain = sample_gold(corpus, 100, ["party"], seed=1)
+    assert beyond_rounding(plain) < 1
+    d = gold_design(plain, plain)
+    assert not d.weighted and d.weights is None
+    topped = sample_gold(corpus, 100, ["party"], seed=1, min_per_stratum=20)
+    assert beyond_rounding(topped) >= 10
+    d = gold_design(topped, topped)
+    assert d.weighted and d.weights.sum() == pytest.approx(2000)
+    small = (topped["party"] == "small").to_numpy()
+    assert d.weights[small].max() < d.weights[~small].min()
+    assert "min_per_stratum" in d.info["reason"]

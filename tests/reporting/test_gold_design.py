@@ -147,8 +147,12 @@ def test_a_proportional_sample_at_unequal_rates_says_so_and_how():
     gold = {"size": 300, "strata": ["party"], "design": {
         "design": "proportional", "cells": [{"cell": "A", "inclusion_prob": 0.1},
                                             {"cell": "B", "inclusion_prob": 0.3}]}}
-    text = design_sentence(gold, [], {"gold": {"min_per_stratum": 20}})
+    weighted = [{"design": {"design": "proportional", "weighted": True}}]
+    text = design_sentence(gold, weighted, {"gold": {"min_per_stratum": 20}})
     assert "rates from 0.1 to 0.3" in text and "topped up to 20" in text
-    assert "without design weights" in text and "self-weighting" not in text
+    assert "weighted by the inverse" in text and "self-weighting" not in text
+    plain = design_sentence(gold, [], {"gold": {"min_per_stratum": 20}})
+    assert "without design weights" in plain and "from rounding" in plain
+    assert "topped up" not in plain  # nothing was: no weights, no claim
     gold["design"]["cells"][1]["inclusion_prob"] = 0.1
     assert "(self-weighting)" in design_sentence(gold, [], {})

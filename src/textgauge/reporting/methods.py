@@ -392,15 +392,24 @@ def design_sentence(gold: Mapping[str, Any], models: Sequence[Mapping[str, Any]]
         rates = [float(c["inclusion_prob"]) for c in cells
                  if c.get("inclusion_prob") is not None]
         same = not rates or max(rates) <= 1.05 * min(rates)
+        weighted = any((m.get("design") or {}).get("weighted") for m in models)
         top = int(((config or {}).get("gold") or {}).get("min_per_stratum") or 0)
-        how = ("each sampled at the same rate up to rounding" if same else
-               f"sampled at rates from {min(rates):.3g} to {max(rates):.3g}, "
-               + (f"small strata topped up to {top} texts (gold.min_per_stratum)" if top
-                  else "from rounding in small strata"))
+        span = f"sampled at rates from {min(rates):.3g} to {max(rates):.3g}" if rates else ""
+        if same:
+            how = "each sampled at the same rate up to rounding"
+        elif weighted:
+            how = span + (f": small strata topped up to {top} texts (gold.min_per_stratum)"
+                          if top else ": strata sampled at different rates")
+        else:
+            how = span + " from rounding in small strata (no stratum a whole item off its share)"
         return (f"The gold sample is a proportional stratified sample of {gold.get('size')} "
                 f"texts over the strata {', '.join(strata) or 'none (one stratum)'} "
-                f"({_count(len(cells), 'cell', 'cells')}, {how}); it was analysed as drawn"
-                + (" (self-weighting)." if same else ", without design weights."))
+                f"({_count(len(cells), 'cell', 'cells')}, {how}); "
+                + ("every estimate was therefore weighted by the inverse of each item's "
+                   "inclusion probability (cell size / coded items of its stratum), with a "
+                   "bootstrap within strata (Rao-Wu rescaled), the sample as drawn reported "
+                   "beside it." if weighted else "it was analysed as drawn"
+                   + (" (self-weighting)." if same else ", without design weights.")))
     fp = block.get("first_pass")
     kind = ((config or {}).get("models", {}).get(fp) or {}).get("kind") if fp else None
     split = block.get("excluded_training_split") or 0

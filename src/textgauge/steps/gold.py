@@ -118,12 +118,13 @@ def _design_block(drawn: pd.DataFrame, allocation: pd.DataFrame | None,
     pass classified the eligible texts, what each design is expected to give (CI
     half-widths of kappa and of each label's F1), so the choice is made before coding."""
     from textgauge.data.design import NO_ANSWER
+    from textgauge.stats.design import weighted_design
     from textgauge.stats.inputs import to_builtin
 
     block: dict[str, Any] = {"design": design, "first_pass": first_pass,
                              "n_eligible": int(len(eligible)),
                              "excluded_training_split": int(excluded_split),
-                             "weighted_analysis": design == "model_assisted"}
+                             "weighted_analysis": weighted_design(drawn)}
     if allocation is not None:
         block.update(confidence_bands=int(confidence_bands),
                      min_per_label=(int(min_per_label) if min_per_label is not None else

@@ -47,7 +47,7 @@ from textgauge.stats import (
     per_stratum as per_stratum_table,
 )
 from textgauge.stats.alpha import weighted_alpha
-from textgauge.stats.design import GoldDesign, gold_design
+from textgauge.stats.design import GoldDesign, gold_design, weighted_design
 from textgauge.stats.weighted import BOOTSTRAP_WITHIN_CELLS, weighted_metrics
 from textgauge.stats.weighted_summary import (
     classification_block,
@@ -125,7 +125,7 @@ def human_agreement(*, codes: str, sample: str, truth: str | None, coders: str |
     codes_df = _read_codes(codes)
     gold_sample = pd.read_parquet(sample)
     n_outside = 0
-    if "design" in gold_sample.columns and (gold_sample["design"] == "model_assisted").any():
+    if weighted_design(gold_sample):
         # design weights exist for gold items only: codes of other items cannot be weighted
         on_gold = codes_df["id"].astype(str).isin(set(gold_sample["id"].astype(str)))
         n_outside = int(codes_df.loc[~on_gold, "id"].nunique())
