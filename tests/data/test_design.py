@@ -149,3 +149,27 @@ def test_a_proportional_sample_is_weighted_only_when_strata_were_topped_up():
     small = (topped["party"] == "small").to_numpy()
     assert d.weights[small].max() < d.weights[~small].min()
     assert "min_per_stratum" in d.info["reason"]
+
+
+def test_the_gold_step_records_the_minimum_applied_and_refuses_min_per_stratum(tmp_path):
+    """sample.json states the minimum per predicted label the allocation used (the default
+    counts the labels the first pass predicts); gold.min_per_stratum, a proportional option,
+    is refused with a model_assisted design instead of being ignored."""
+    import json
+
+    from textgauge.steps.gold import sample_gold as step
+
+    corpus, fp, _ = _corpus(2000)
+    fp.loc[fp["label"] == "b", "label"] = "a"  # a codebook label the first pass never gives
+    corpus.to_parquet(tmp_path / "corpus.parquet")
+    fp.to_parquet(tmp_path / "fp.parquet")
+    kw = {"corpus": str(tmp_path / "corpus.parquet"), "labelled": None, "size": 120,
+          "strata": [], "seed": 1, "labels": ["rare", "a", "b"], "design": "model_assisted",
+          "first_pass": "baseline", "first_pass_predictions": str(tmp_path / "fp.parquet"),
+          "sample": str(tmp_path / "s.parquet"), "summary": str(tmp_path / "s.json")}
+    step(**kw)
+    block = json.loads((tmp_path / "s.json").read_text())["design"]
+    assert block["min_per_label"] == 120 // (2 * 2)
+    assert block["predicted_counts"]["b"] == 0
+    with pytest.raises(ConfigError, match="min_per_stratum"):
+        step(**kw, min_per_stratum=5)

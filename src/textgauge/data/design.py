@@ -37,7 +37,7 @@ import pandas as pd
 
 from textgauge.errors import ConfigError, InputDataError
 
-__all__ = ["FIRST_PASS_COLUMNS", "NO_ANSWER", "confidence_bands", "first_pass_frame",
+__all__ = ["FIRST_PASS_COLUMNS", "NO_ANSWER", "answered", "confidence_bands", "first_pass_frame",
            "model_assisted_allocation", "sample_model_assisted", "water_fill"]
 
 #: the columns a model-assisted gold sample records about the first pass, per item
@@ -93,6 +93,19 @@ def confidence_bands(labels: pd.Series, confidence: pd.Series, n_bands: int) -> 
     return pd.Series(band.astype(int), index=labels.index, name="confidence_band")
 
 
+def answered(first_pass: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.Series:
+    """Which first-pass rows hold a valid answer: a label (one of ``labels`` when given) and
+    status ok (or no status column). The one rule of the sampler, the planner and the gold
+    step's predicted-label counts; the others are :data:`NO_ANSWER`."""
+    lab = first_pass["label"]
+    ok = lab.notna() & (lab.astype(str) != "")
+    if labels is not None:
+        ok &= lab.isin(list(labels))
+    if "status" in first_pass.columns:
+        ok &= first_pass["status"].isna() | (first_pass["status"].astype(str) == "ok")
+    return ok
+
+
 def first_pass_frame(eligible: pd.DataFrame, first_pass: pd.DataFrame,
                      n_bands: int) -> pd.DataFrame:
     """The eligible texts with their predicted label, confidence, band and error measure
@@ -104,9 +117,7 @@ def first_pass_frame(eligible: pd.DataFrame, first_pass: pd.DataFrame,
     fp = first_pass.assign(id=first_pass["id"].astype(str))
     if fp["id"].duplicated().any():
         raise InputDataError("The first-pass predictions repeat ids; gather them first.")
-    ok = fp["label"].notna() & (fp["label"].astype(str) != "")
-    if "status" in fp.columns:
-        ok &= fp["status"].astype(str) == "ok"
+    ok = answered(fp)
     fp["predicted"] = np.where(ok, fp["label"].astype(str), NO_ANSWER)
     conf = (pd.to_numeric(fp["confidence"], errors="coerce") if "confidence" in fp.columns
             else pd.Series(np.nan, index=fp.index))
@@ -164,6 +175,7 @@ def model_assisted_allocation(frame: pd.DataFrame, size: int,
     alloc += water_fill(sizes - alloc, size - int(alloc.sum()), measure)
     design["cell_n"] = alloc
     design["inclusion_prob"] = design["cell_n"] / design["cell_size"]
+    design.attrs["min_per_label"] = int(m)  # as applied (the default resolved)
     return design
 
 

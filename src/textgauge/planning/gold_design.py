@@ -32,8 +32,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from textgauge.data.design import NO_ANSWER, answered
 from textgauge.errors import InputDataError
 from textgauge.stats.classification import INVALID_LABEL
+from textgauge.stats.design import DESIGNS
 from textgauge.stats.inputs import to_builtin
 from textgauge.stats.weighted import weighted_metrics
 
@@ -41,11 +43,10 @@ __all__ = ["DESIGN_NAMES", "SIMULATED", "plan_designs", "plan_table", "recommend
            "simulate_known_truth", "simulated_corpus", "simulation_table"]
 
 #: the two designs compared (the names ``gold.design`` takes)
-DESIGN_NAMES = ("proportional", "model_assisted")
+DESIGN_NAMES = DESIGNS
 #: replicates per simulated study's bootstrap (the half-width is a median over studies, so
 #: a few hundred replicates per study are plenty)
 PLAN_N_BOOT = 200
-NO_ANSWER = "(no answer)"
 ASSUMPTION = ("the first pass is treated as calibrated: each text's truth is drawn from its "
               "prob_<label> columns; if it is over-confident both half-widths are optimistic "
               "(their ratio is the robust part)")
@@ -72,10 +73,7 @@ def _check_predictions(first_pass: pd.DataFrame, labels: Sequence[str]) -> None:
 def _valid_answers(first_pass: pd.DataFrame, labels: Sequence[str]) -> pd.Series:
     """The predicted label of each text, :data:`NO_ANSWER` where it has no valid one."""
     lab = first_pass["label"].astype(object)
-    ok = lab.isin(list(labels))
-    if "status" in first_pass.columns:
-        ok &= first_pass["status"].astype(str).eq("ok") | first_pass["status"].isna()
-    return lab.where(ok, NO_ANSWER).astype(str)
+    return lab.where(answered(first_pass, labels), NO_ANSWER).astype(str)
 
 
 def truth_probabilities(first_pass: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:

@@ -69,11 +69,16 @@ def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str,
                           "development sample.")
     fp = pd.read_parquet(first_pass_predictions) if first_pass_predictions else None
     allocation = None
+    frame = df.loc[~df["id"].astype(str).isin(excluded)]
     if design == "model_assisted" and not gold:
         if fp is None:
             raise ConfigError("gold.design is model_assisted but no first-pass predictions "
                               "reached the gold step; set gold.first_pass.")
-        frame = df.loc[~df["id"].astype(str).isin(excluded)]
+        if min_per_stratum:
+            raise ConfigError(f"gold.min_per_stratum ({min_per_stratum}) applies to the "
+                              "proportional design; a model_assisted sample guarantees items "
+                              "per predicted label instead: remove gold.min_per_stratum and "
+                              "set gold.min_per_label.")
         drawn, allocation = design_data.sample_model_assisted(
             frame, fp, size, list(strata), seed, n_bands=confidence_bands,
             min_per_label=min_per_label, model=str(first_pass))
@@ -90,7 +95,7 @@ def sample_gold(*, corpus: str, labelled: str | None, sample: str, summary: str,
                            "set; its evaluations are not recorded in the gold-set ledger")
     else:
         info["design"] = _design_block(
-            drawn, allocation, fp, df.loc[~df["id"].astype(str).isin(excluded)], design=design,
+            drawn, allocation, fp, frame, design=design,
             first_pass=first_pass, labels=list(labels), size=size, strata=list(strata),
             seed=seed, confidence_bands=confidence_bands, min_per_label=min_per_label,
             excluded_split=len(set(split_ids) & set(df["id"].astype(str))))
@@ -117,7 +122,7 @@ def _design_block(drawn: pd.DataFrame, allocation: pd.DataFrame | None,
     """sample.json's ``design``: which design drew the sample, its cells, and, where a first
     pass classified the eligible texts, what each design is expected to give (CI
     half-widths of kappa and of each label's F1), so the choice is made before coding."""
-    from textgauge.data.design import NO_ANSWER
+    from textgauge.data.design import NO_ANSWER, answered
     from textgauge.stats.design import weighted_design
     from textgauge.stats.inputs import to_builtin
 
@@ -127,8 +132,7 @@ def _design_block(drawn: pd.DataFrame, allocation: pd.DataFrame | None,
                              "weighted_analysis": weighted_design(drawn)}
     if allocation is not None:
         block.update(confidence_bands=int(confidence_bands),
-                     min_per_label=(int(min_per_label) if min_per_label is not None else
-                                    size // (2 * max(len(labels), 1))),
+                     min_per_label=allocation.attrs["min_per_label"],
                      allocation=("at least 2 per cell, at least min_per_label per predicted "
                                  "label, the rest in proportion to N_c sqrt(e_c (1 - e_c)) "
                                  "(e_c: mean 1 - confidence of the cell)"),
@@ -139,8 +143,10 @@ def _design_block(drawn: pd.DataFrame, allocation: pd.DataFrame | None,
         cells["inclusion_prob"] = cells["cell_n"] / cells["cell_size"]
         block["cells"] = cells.to_dict("records")
     if predictions is None:
+        kind = ("design-weighted: strata topped up" if weighted_design(drawn)
+                else "self-weighting")
         block.update(predicted_counts=None, planning=None, recommendation=(
-            f"Drawn with the {design} design (self-weighting). Name a coder with scope: "
+            f"Drawn with the {design} design ({kind}). Name a coder with scope: "
             "corpus in gold.first_pass to see, before coding, what gold.design: "
             "model_assisted would give for rare labels."))
         return to_builtin(block)
@@ -148,9 +154,7 @@ def _design_block(drawn: pd.DataFrame, allocation: pd.DataFrame | None,
 
     ids = set(eligible["id"].astype(str))
     fp = predictions.loc[predictions["id"].astype(str).isin(ids)]
-    ok = fp["label"].notna()
-    if "status" in fp.columns:
-        ok &= fp["status"].astype(str) == "ok"
+    ok = answered(fp, labels)
     counts = fp.loc[ok, "label"].astype(str).value_counts()
     block["predicted_counts"] = {**{lab: int(counts.get(lab, 0)) for lab in labels},
                                  NO_ANSWER: int(len(ids) - int(ok.sum()))}

@@ -190,9 +190,7 @@ def prompt_stability(*, model: str, base: str, variants: Sequence[str], referenc
         # cells); the sample as drawn beside them
         as_drawn = {"alpha": alpha, "changed_vs_original": weighted_change_rates(
             wide, None, list(per["variant"]))}
-        table = wide[names].T.to_numpy(dtype=object)
-        table = np.where(pd.isna(table), np.nan, table)
-        alpha = weighted_alpha(table, weights, design.cells_for(wide.index),
+        alpha = weighted_alpha(wide[names].T.to_numpy(dtype=object), weights, design.cells_for(wide.index),
                                level="ordinal" if ordinal else "nominal", n_boot=bootstrap,
                                seed=seed, confidence=confidence,
                                categories=list(labels) if ordinal else None).to_dict()
